@@ -1,0 +1,34 @@
+# CT Lesion Studio. `make run` and `make test` set up .venv on first use (Python >= 3.11).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## run: open the bundled sample slice, derive its lung, write the label overlay PNG
+run: $(STAMP)
+	$(BIN)/python -m app
+
+## test: the whole suite (Qt offscreen); fails on any failure and on "no tests collected"
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+## bench: model size/speed and lung-mask coverage tables (JSON in benchmarks/results)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.models
+	$(BIN)/python -m benchmarks.lung_coverage
+
+clean-venv:
+	rm -rf $(VENV)

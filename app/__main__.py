@@ -1,0 +1,94 @@
+"""CT Lesion Studio: ``python -m app [PATH]``.
+
+At this stage (before the editor and trained weights exist) the main job is headless: open a CT
+slice (default: the bundled sample), derive its lung, build the label map (lung / GGO /
+consolidation, with the sample's own lesion labels where they exist) and write an overlay PNG in the
+paper's colours, saying where it went.
+
+Examples::
+
+    python -m app                                  # bundled sample slice
+    python -m app scan.dcm --out overlay.png       # any DICOM / NIfTI / PNG slice
+    python -m app volume.nii.gz --index 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="CT Lesion Studio: derive the lung of a CT slice and write a label overlay PNG.",
+        epilog="Example: python -m app resources/sample/medseg-0085.png --out output/overlay.png",
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        help="CT slice: DICOM file or folder, NIfTI, PNG/JPG (default: the bundled sample slice)",
+    )
+    parser.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="slice of a NIfTI volume / DICOM series, or frame of a multi-frame DICOM",
+    )
+    parser.add_argument("--lesions", help="lesion mask (MedSeg 0/1/2 convention) for PATH")
+    parser.add_argument("--out", default="output/sample_overlay.png", help="overlay PNG to write")
+    parser.add_argument("--opacity", type=float, default=0.45, help="label overlay opacity (0..1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gan.ctio import CTReadError, read_label_image, read_slice, write_png
+    from gan.labels import (
+        CLASS_NAMES,
+        LabelFormatError,
+        label_map_from_lesions,
+        overlay,
+        validate_lesion_mask,
+    )
+    from gan.lung import derive_lung_mask
+    from gan.paths import sample_lesions_path, sample_slice_path
+
+    path = Path(args.path) if args.path else sample_slice_path()
+    lesions_path = (
+        Path(args.lesions) if args.lesions else (sample_lesions_path() if not args.path else None)
+    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ct = read_slice(path, args.index)
+        for w in caught:
+            print(f"note: {w.message}", file=sys.stderr)
+        lesions = None
+        if lesions_path is not None:
+            lesions = validate_lesion_mask(read_label_image(lesions_path), what=str(lesions_path))
+            if lesions.shape != ct.shape:
+                raise LabelFormatError(
+                    f"lesion mask {lesions.shape} does not match slice {ct.shape}"
+                )
+        lung = derive_lung_mask(ct, lesion_mask=lesions)
+        label_map = label_map_from_lesions(lesions if lesions is not None else lung * 0, lung)
+        out = Path(args.out)
+        write_png(out, overlay(ct.to_uint8(), label_map, args.opacity))
+    except (CTReadError, LabelFormatError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    counts = {CLASS_NAMES[k]: int((label_map == k).sum()) for k in range(1, 4)}
+    units = (
+        "HU" if ct.is_hu else ("8-bit display values" if ct.value_kind == "uint8" else "raw values")
+    )
+    print(f"Opened {path} ({ct.shape[1]}x{ct.shape[0]}, {units}).")
+    print("Label map pixels: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"Overlay (lung red, GGO blue, consolidation green) written to {out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

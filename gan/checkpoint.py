@@ -1,0 +1,194 @@
+"""Checkpoints and generator exports.
+
+A checkpoint is a plain dict saved with ``torch.save``::
+
+    {"format": "ct-lesion-studio-checkpoint", "format_version": 1,
+     "config": <ModelConfig as JSON text>, "generator": state_dict,
+     "discriminator": state_dict | absent, ...anything the trainer adds (optimizers, RNG, step)}
+
+It is read with ``torch.load(weights_only=True)``; keys and shapes are checked strictly against the
+config's networks. An export is the generator alone: ``NAME.safetensors`` (the config as JSON in
+its metadata, fp16 or fp32 tensors) plus ``NAME.json`` beside it with the config and SHA-256.
+Every failure raises :class:`CheckpointError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan.config import ModelConfig
+from gan.fsutil import atomic_path, atomic_write_text
+
+FORMAT = "ct-lesion-studio-checkpoint"
+FORMAT_VERSION = 1
+EXPORT_FORMAT = "ct-lesion-studio-generator"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or export is missing, truncated, foreign or does not match its networks."""
+
+
+def save_checkpoint(path: str | os.PathLike, config: ModelConfig, **parts: Any) -> None:
+    """Write ``{format, version, config, **parts}`` atomically (temp file + rename)."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(config.to_dict()),
+        **parts,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read and check a checkpoint; returns the dict with ``config`` parsed into a ModelConfig."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or not a PyTorch file: {first[:160]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a CT Lesion Studio checkpoint (foreign file)")
+    payload = migrate(payload, path)
+    payload["config"] = _parse_config(payload["config"], path)
+    return payload
+
+
+def migrate(payload: dict, path: Path) -> dict:
+    """Bring an older checkpoint up to :data:`FORMAT_VERSION` (the one place that knows history)."""
+    version = payload.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: checkpoint has no format version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this program reads ({FORMAT_VERSION}); "
+            "update CT Lesion Studio"
+        )
+    return payload
+
+
+def _parse_config(text: str, path: Path) -> ModelConfig:
+    try:
+        return ModelConfig.from_dict(json.loads(text))
+    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: bad model config ({exc})") from None
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict(strict=True)`` with a readable one-line report of what does not match."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if mismatched:
+        problems.append(f"{len(mismatched)} of other shape (e.g. {mismatched[0]})")
+    if problems:
+        raise CheckpointError(f"{what} weights do not match the network: " + "; ".join(problems))
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_generator(
+    generator: torch.nn.Module,
+    config: ModelConfig,
+    path: str | os.PathLike,
+    half: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the generator as safetensors (+ JSON sidecar); returns the sidecar's content."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"export path must end in .safetensors, got {path.name}")
+    dtype = torch.float16 if half else torch.float32
+    tensors = {
+        k: v.detach().to("cpu", dtype).contiguous() for k, v in generator.state_dict().items()
+    }
+    config_json = json.dumps(config.to_dict())
+    metadata = {
+        "format": EXPORT_FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": config_json,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    sidecar = {
+        "format": EXPORT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "weights": path.name,
+        "sha256": sha256_file(path),
+        "dtype": str(dtype).removeprefix("torch."),
+        "parameters": int(sum(t.numel() for t in tensors.values())),
+        "config": config.to_dict(),
+        **(extra or {}),
+    }
+    atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+    return sidecar
+
+
+def load_exported_generator(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """Read an export's config and tensors (checked for format, not yet against the network)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (truncated? {exc})"
+        ) from None
+    if metadata.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{path}: not a CT Lesion Studio generator export (foreign file)")
+    if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: export format is newer than this program reads; update it")
+    return _parse_config(metadata.get("config", "{}"), path), tensors
+
+
+def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Build the generator a checkpoint (``.pt``) or export (``.safetensors``) describes."""
+    from gan.models import GlobalLocalGenerator
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        config, state = load_exported_generator(path)
+    else:
+        payload = load_checkpoint(path, map_location)
+        config = payload["config"]
+        if "generator" not in payload:
+            raise CheckpointError(f"{path}: checkpoint holds no generator weights")
+        state = payload["generator"]
+    generator = GlobalLocalGenerator(config.generator)
+    load_state_strict(generator, state, f"{path.name}: generator")
+    return generator.to(map_location), config

@@ -1,0 +1,508 @@
+"""CT slices in and out: one :class:`CTSlice` type; DICOM, NIfTI and PNG/JPG readers; windowing.
+
+Values are either Hounsfield units (``value_kind == "hu"``: DICOM CT, NIfTI), display-windowed 8-bit
+(``"uint8"``: PNG/JPG, whose window is unknown and differs between scans, so HU is never claimed),
+or raw values of unknown meaning (``"raw"``: 16-bit PNG, non-CT DICOM).
+
+Readers raise :class:`CTReadError` with a one-line message for anything they cannot read, and issue
+:class:`ConversionWarning` where they converted something (RGB to gray, 16-bit kept raw, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from gan.fsutil import atomic_path
+
+ValueKind = Literal["hu", "uint8", "raw"]
+
+DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+class CTReadError(ValueError):
+    """A file could not be read as a CT slice; the message says why, in one line."""
+
+
+class ConversionWarning(UserWarning):
+    """Something in the input was converted on reading (the message says what)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """A display window by level (centre) and width, in the slice's own units."""
+
+    level: float
+    width: float
+
+    @property
+    def low(self) -> float:
+        return self.level - self.width / 2
+
+    @property
+    def high(self) -> float:
+        return self.level + self.width / 2
+
+
+#: The paper's "HU scale [-600, 1500]", read as the usual lung window: level -600, width 1500.
+LUNG_WINDOW = Window(-600.0, 1500.0)
+MEDIASTINUM_WINDOW = Window(40.0, 400.0)
+#: An 8-bit image is taken as already windowed: 0..255 maps linearly onto [-1, 1].
+UINT8_WINDOW = Window(127.5, 255.0)
+
+
+@dataclasses.dataclass
+class CTSlice:
+    """One axial slice.
+
+    Attributes
+    ----------
+    pixels : (H, W) float32, in HU, 8-bit display values or raw values (see ``value_kind``).
+    value_kind : "hu", "uint8" or "raw".
+    spacing : (row, column) pixel spacing in mm, or None where the file does not say.
+    source : the file it came from, if any.
+    slice_index, frame : which slice of a volume / frame of a multi-frame DICOM this is.
+    affine : for NIfTI sources, the 4x4 affine of the (display-oriented) volume.
+    dicom : for DICOM sources, the header (pixel data removed) that a DICOM export builds on.
+    """
+
+    pixels: np.ndarray
+    value_kind: ValueKind
+    spacing: tuple[float, float] | None = None
+    source: Path | None = None
+    slice_index: int | None = None
+    frame: int | None = None
+    affine: np.ndarray | None = None
+    dicom: Any = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pixels = np.asarray(self.pixels)
+        if pixels.ndim != 2:
+            raise CTReadError(f"a CT slice must be 2-D, got shape {pixels.shape}")
+        self.pixels = pixels.astype(np.float32, copy=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pixels.shape  # type: ignore[return-value]
+
+    @property
+    def is_hu(self) -> bool:
+        return self.value_kind == "hu"
+
+    def default_window(self) -> Window:
+        """The window the model input uses: the lung window for HU, identity for 8-bit."""
+        if self.value_kind == "hu":
+            return LUNG_WINDOW
+        if self.value_kind == "uint8":
+            return UINT8_WINDOW
+        lo, hi = np.percentile(self.pixels, [0.5, 99.5])
+        return Window(float(lo + hi) / 2, float(max(hi - lo, 1e-6)))
+
+    def to_model_range(self, window: Window | None = None) -> np.ndarray:
+        """Pixels windowed onto [-1, 1] (float32), as the generator sees them."""
+        return window_to_unit(self.pixels, window or self.default_window())
+
+    def to_uint8(self, window: Window | None = None) -> np.ndarray:
+        return unit_to_uint8(self.to_model_range(window))
+
+
+# ---------------------------------------------------------------------------------- windowing
+
+
+def window_to_unit(values: np.ndarray, window: Window) -> np.ndarray:
+    """Map ``window.low .. window.high`` linearly onto [-1, 1], clipping outside."""
+    scaled = (np.asarray(values, np.float32) - window.low) / window.width
+    return np.clip(scaled * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def unit_to_window(values: np.ndarray, window: Window) -> np.ndarray:
+    """Inverse of :func:`window_to_unit`: [-1, 1] back to the window's units (HU for HU windows)."""
+    return ((np.asarray(values, np.float32) + 1.0) / 2.0 * window.width + window.low).astype(
+        np.float32
+    )
+
+
+def unit_to_uint8(values: np.ndarray) -> np.ndarray:
+    """[-1, 1] -> 0..255 uint8 (rounded, clipped)."""
+    return np.clip(np.round((np.asarray(values, np.float32) + 1.0) * 127.5), 0, 255).astype(
+        np.uint8
+    )
+
+
+def uint8_to_unit(values: np.ndarray) -> np.ndarray:
+    return window_to_unit(values, UINT8_WINDOW)
+
+
+# ---------------------------------------------------------------------------------- readers
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """ "dicom", "nifti", "raster" or "dicom-folder", judged by name (and a folder's existence)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        return "dicom-folder"
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return "raster"
+    return "dicom"
+
+
+def read_slice(path: str | os.PathLike, index: int | None = None) -> CTSlice:
+    """Read any supported file; ``index`` picks the frame, NIfTI slice or series slice."""
+    path = Path(path)
+    if not path.exists():
+        raise CTReadError(f"{path}: no such file or folder")
+    kind = file_kind(path)
+    if kind == "nifti":
+        return read_nifti_slice(path, index)
+    if kind == "raster":
+        return read_raster(path)
+    if kind == "dicom-folder":
+        files = list_dicom_series(path)
+        i = 0 if index is None else index
+        if not 0 <= i < len(files):
+            raise CTReadError(f"{path}: slice {i} out of range (series has {len(files)} slices)")
+        return read_dicom(files[i])
+    return read_dicom(path, frame=index)
+
+
+def read_raster(path: str | os.PathLike) -> CTSlice:
+    """PNG/JPG: 8-bit gray = already windowed; RGB -> gray with a warning; 16-bit kept raw."""
+    import cv2
+
+    path = Path(path)
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise CTReadError(f"{path}: not a readable image file (empty, truncated or unknown format)")
+    image = _to_gray(image, path)
+    if image.dtype == np.uint8:
+        kind: ValueKind = "uint8"
+    elif image.dtype == np.uint16:
+        warnings.warn(
+            f"{path.name}: 16-bit image kept as raw values (no HU, no known window)",
+            ConversionWarning,
+            stacklevel=2,
+        )
+        kind = "raw"
+    else:
+        raise CTReadError(f"{path}: unsupported pixel type {image.dtype}")
+    return CTSlice(image.astype(np.float32), kind, spacing=None, source=path)
+
+
+def _to_gray(image: np.ndarray, path: Path) -> np.ndarray:
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    channels = image.shape[2]
+    if channels == 4:
+        image = image[..., :3]
+    if channels >= 3:
+        if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(
+            image[..., 1], image[..., 2]
+        ):
+            return np.ascontiguousarray(image[..., 0])
+        warnings.warn(
+            f"{path.name}: colour image converted to grayscale", ConversionWarning, stacklevel=3
+        )
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)
+    return image[..., 0]
+
+
+def read_label_image(path: str | os.PathLike) -> np.ndarray:
+    """A label/mask image (PNG or NIfTI slice 0) as an integer array, exactly as stored."""
+    import cv2
+
+    path = Path(path)
+    if file_kind(path) == "nifti":
+        return read_nifti_slice(path, None).pixels.astype(np.int64)
+    data = np.fromfile(path, np.uint8) if path.exists() else np.zeros(0, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise CTReadError(f"{path}: not a readable label image")
+    if image.ndim == 3:
+        if not all(np.array_equal(image[..., 0], image[..., c]) for c in range(1, 3)):
+            raise CTReadError(f"{path}: a label image must be single-channel, got a colour image")
+        image = image[..., 0]
+    return image
+
+
+def list_dicom_series(folder: str | os.PathLike) -> list[Path]:
+    """The image files of a DICOM series folder, ordered along the patient axis."""
+    import pydicom
+
+    folder = Path(folder)
+    entries = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - anything unreadable is simply not part of the series
+            continue
+        if "Rows" not in ds:
+            continue
+        position = getattr(ds, "ImagePositionPatient", None)
+        z = float(position[2]) if position is not None and len(position) == 3 else None
+        number = int(getattr(ds, "InstanceNumber", 0) or 0)
+        entries.append((z if z is not None else float(number), number, path))
+    if not entries:
+        raise CTReadError(f"{folder}: no DICOM images in this folder")
+    entries.sort(key=lambda e: (e[0], e[1]))
+    return [e[2] for e in entries]
+
+
+def _first_item(ds, *keywords):
+    """Follow sequence keywords into their first items; None where any is missing."""
+    node = ds
+    for keyword in keywords:
+        seq = getattr(node, keyword, None)
+        if not seq:
+            return None
+        node = seq[0]
+    return node
+
+
+def _frame_group(ds, frame: int, sequence: str):
+    """A functional-group item for ``frame``: per-frame first, then shared."""
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    if per_frame and frame < len(per_frame):
+        item = _first_item(per_frame[frame], sequence)
+        if item is not None:
+            return item
+    shared = getattr(ds, "SharedFunctionalGroupsSequence", None)
+    if shared:
+        return _first_item(shared[0], sequence)
+    return None
+
+
+def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
+    """One DICOM image (one frame of a multi-frame file), rescaled to HU for CT."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import pixel_array
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        raise CTReadError(f"{path}: not a DICOM file") from None
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input
+        raise CTReadError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds:
+        sop = getattr(ds, "SOPClassUID", None)
+        what = sop.name if sop is not None else "unknown SOP class"
+        raise CTReadError(f"{path}: DICOM file holds no image ({what})")
+    samples = int(getattr(ds, "SamplesPerPixel", 1))
+    if samples != 1:
+        raise CTReadError(
+            f"{path}: colour DICOM ({ds.get('PhotometricInterpretation', '?')}); a grayscale CT is needed"
+        )
+    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    index = 0 if frame is None else int(frame)
+    if not 0 <= index < n_frames:
+        raise CTReadError(f"{path}: frame {index} out of range (file has {n_frames} frames)")
+    try:
+        raw = pixel_array(ds, index=index) if n_frames > 1 else ds.pixel_array
+    except Exception as exc:  # noqa: BLE001
+        raise CTReadError(f"{path}: pixel data cannot be decoded ({exc})") from None
+    raw = np.asarray(raw)
+    if raw.ndim != 2:
+        raise CTReadError(f"{path}: unexpected pixel array shape {raw.shape}")
+
+    values = raw.astype(np.float64)
+    if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+        bits = int(ds.get("BitsStored", 16))
+        if int(ds.get("PixelRepresentation", 0)) == 0:
+            values = (2**bits - 1) - values
+        else:
+            values = -values - 1
+        warnings.warn(
+            f"{path.name}: MONOCHROME1 inverted for display", ConversionWarning, stacklevel=2
+        )
+
+    slope, intercept = _rescale(ds, index)
+    values = values * slope + intercept
+    modality = str(ds.get("Modality", ""))
+    rescale_type = str(ds.get("RescaleType", "") or "")
+    kind: ValueKind = "hu" if modality == "CT" or rescale_type.upper() == "HU" else "raw"
+    if kind == "raw":
+        warnings.warn(
+            f"{path.name}: modality {modality or 'unknown'} is not CT; values kept raw (no HU)",
+            ConversionWarning,
+            stacklevel=2,
+        )
+
+    spacing = _dicom_spacing(ds, index)
+    header = ds.copy()
+    if "PixelData" in header:
+        del header.PixelData
+    return CTSlice(
+        values.astype(np.float32),
+        kind,
+        spacing=spacing,
+        source=path,
+        frame=index if n_frames > 1 else None,
+        dicom=header,
+        metadata={"n_frames": n_frames, "modality": modality},
+    )
+
+
+def _rescale(ds, frame: int) -> tuple[float, float]:
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    item = _frame_group(ds, frame, "PixelValueTransformationSequence")
+    if item is not None:
+        return float(item.get("RescaleSlope", 1) or 1), float(item.get("RescaleIntercept", 0) or 0)
+    return 1.0, 0.0
+
+
+def _dicom_spacing(ds, frame: int) -> tuple[float, float] | None:
+    spacing = ds.get("PixelSpacing")
+    if spacing is None:
+        item = _frame_group(ds, frame, "PixelMeasuresSequence")
+        spacing = item.get("PixelSpacing") if item is not None else None
+    if spacing is None or len(spacing) != 2:
+        return None
+    return float(spacing[0]), float(spacing[1])
+
+
+def _display_volume(path: Path):
+    """Load a NIfTI volume reoriented for radiological axial display.
+
+    Returns ``(volume, spacing, affine)``, volume indexed ``[row, column, slice]`` with anterior at
+    the top, the patient's right on the image's left, slices running foot to head.
+    """
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        canonical = nib.as_closest_canonical(image)  # RAS+: x to the right, y anterior, z up
+        data = np.asanyarray(canonical.dataobj)
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on corrupt input
+        raise CTReadError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3:
+        raise CTReadError(f"{path}: expected a 2-D or 3-D volume, got shape {data.shape}")
+    zooms = canonical.header.get_zooms()[:3]
+    # (x, y, z) -> (row = y descending [anterior first], col = x descending [patient right first], z)
+    volume = np.transpose(data, (1, 0, 2))[::-1, ::-1, :]
+    nx, ny = data.shape[0], data.shape[1]
+    # voxel (row, col, k) of the display volume = canonical voxel (nx-1-col, ny-1-row, k)
+    to_canonical = np.array(
+        [[0, -1, 0, nx - 1], [-1, 0, 0, ny - 1], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64
+    )
+    affine = canonical.affine @ to_canonical
+    return volume, (float(zooms[1]), float(zooms[0])), affine
+
+
+def nifti_num_slices(path: str | os.PathLike) -> int:
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise CTReadError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+    ornt = nib.orientations.io_orientation(image.affine)
+    axis = int(np.where(ornt[:, 0] == 2)[0][0]) if image.ndim >= 3 else 0
+    return int(image.shape[axis]) if image.ndim >= 3 else 1
+
+
+def read_nifti_slice(path: str | os.PathLike, index: int | None = None) -> CTSlice:
+    """One axial slice of a NIfTI volume (index counts foot to head; default: the middle one)."""
+    path = Path(path)
+    volume, spacing, affine = _display_volume(path)
+    depth = volume.shape[2]
+    i = depth // 2 if index is None else int(index)
+    if not 0 <= i < depth:
+        raise CTReadError(f"{path}: slice {i} out of range (volume has {depth} slices)")
+    pixels = np.ascontiguousarray(volume[:, :, i]).astype(np.float32)
+    # NIfTI CT volumes store HU (scl_slope/inter applied by nibabel); an 8-bit volume is display data.
+    kind: ValueKind = "uint8" if volume.dtype == np.uint8 else "hu"
+    return CTSlice(
+        pixels,
+        kind,
+        spacing=spacing,
+        source=path,
+        slice_index=i,
+        affine=affine,
+        metadata={"n_slices": depth},
+    )
+
+
+def read_nifti_volume(
+    path: str | os.PathLike,
+) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
+    """The whole volume in display orientation: ``(volume[row, col, slice], spacing, affine)``."""
+    volume, spacing, affine = _display_volume(Path(path))
+    return np.ascontiguousarray(volume), spacing, affine
+
+
+# ---------------------------------------------------------------------------------- writers
+
+
+def write_png(
+    path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None
+) -> None:
+    """Write an 8/16-bit gray or RGB image as PNG, atomically. ``text`` goes into tEXt chunks."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG needs uint8 or uint16 pixels, got {image.dtype}")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    data = encoded.tobytes()
+    if text:
+        data = _png_with_text(data, text)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def _png_with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """Insert tEXt chunks right after IHDR (PNG chunks are length, type, data, CRC)."""
+    import struct
+    import zlib
+
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    chunks = b""
+    for key, value in text.items():
+        body = key.encode("latin-1") + b"\x00" + value.encode("latin-1", "replace")
+        chunks += struct.pack(">I", len(body)) + b"tEXt" + body
+        chunks += struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def write_nifti(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    affine: np.ndarray | None = None,
+    description: str = "",
+) -> None:
+    """Write a 2-D slice or 3-D volume (display orientation, as the readers return) as NIfTI."""
+    import nibabel as nib
+
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    image = nib.Nifti1Image(array, np.eye(4) if affine is None else np.asarray(affine, np.float64))
+    if description:
+        image.header["descrip"] = description.encode("ascii", "replace")[:79]
+    suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
+    with atomic_path(path, suffix=suffix) as tmp:
+        nib.save(image, str(tmp))

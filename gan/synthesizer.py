@@ -1,0 +1,144 @@
+"""Inference: label map -> synthetic slice, and compositing into the real non-lung area.
+
+One device policy (:func:`resolve_device`: CUDA, then MPS, then CPU) and one autocast policy
+(:func:`autocast_context`: bf16 on CUDA, none elsewhere) for the whole project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan.checkpoint import load_generator, sha256_file
+from gan.labels import NUM_CLASSES, one_hot_torch, validate_label_map
+from gan.models.generator import Stage
+from gan.resample import resize_image, resize_labels
+
+
+def resolve_device(preferred: str | None = None) -> torch.device:
+    """``preferred`` ("cuda", "mps", "cpu") if given and available, else the best one available."""
+    if preferred and preferred != "auto":
+        if preferred.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("CUDA was requested but is not available on this machine")
+        if preferred == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("MPS was requested but is not available on this machine")
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_context(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA; a no-op elsewhere.
+
+    CPU bf16 speed depends on the processor (``benchmarks/models.py`` measures it), and its
+    rounding shows in an 8-bit display, so the CPU stays in fp32 by default."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Synthesizer:
+    """Turns label maps into synthetic slices with one loaded generator.
+
+    Parameters
+    ----------
+    weights : a checkpoint (``.pt``) or export (``.safetensors``) path.
+    device : "cuda", "mps", "cpu" or None/"auto" for the best available.
+    """
+
+    def __init__(
+        self, weights: str | os.PathLike, device: str | None = None, bf16: bool = True
+    ) -> None:
+        self.weights = Path(weights)
+        self.device = resolve_device(device)
+        self.generator, self.config = load_generator(self.weights, map_location="cpu")
+        self.generator.to(self.device).eval()
+        self.bf16 = bf16
+        self.last_inference_ms = float("nan")
+        self._sha256: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = sha256_file(self.weights)
+        return self._sha256
+
+    @property
+    def size(self) -> int:
+        return self.config.generator.size
+
+    def synthesize(self, label_map: np.ndarray, stage: Stage = "joint") -> np.ndarray:
+        """(H, W) label map (0..3, any size) -> (H, W) float32 synthetic slice in [-1, 1].
+
+        ``stage="global"`` runs G1 alone at half resolution: the fast preview and the ablation.
+        """
+        return self.synthesize_batch(np.asarray(label_map)[None], stage)[0]
+
+    def synthesize_batch(self, label_maps: np.ndarray, stage: Stage = "joint") -> np.ndarray:
+        """(B, H, W) label maps -> (B, H, W) float32 in [-1, 1]."""
+        label_maps = np.asarray(label_maps)
+        if label_maps.ndim != 3:
+            raise ValueError(f"expected (B, H, W) label maps, got shape {label_maps.shape}")
+        for i, m in enumerate(label_maps):
+            validate_label_map(m, what=f"label map {i}")
+        height, width = label_maps.shape[1:]
+        start = time.perf_counter()
+        with torch.inference_mode(), autocast_context(self.device, self.bf16):
+            labels = torch.from_numpy(label_maps.astype(np.int64)).to(self.device)
+            labels = resize_labels(labels, self.size)
+            # (B, S, S) -> (B, 4, S, S) -> (B, 1, S or S/2, ...)
+            output = self.generator(one_hot_torch(labels), stage=stage)
+            output = resize_image(output.float(), (height, width)).clamp_(-1, 1)
+            result = output[:, 0].cpu().numpy()
+        self.last_inference_ms = (time.perf_counter() - start) * 1000
+        return result.astype(np.float32)
+
+
+def feather_weights(lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
+    """Weight of the synthetic image per pixel: 1 inside the lung, 0 outside, a linear ramp of
+    ``feather_px`` pixels centred on the lung boundary between (0 = the paper's hard paste)."""
+    lung_mask = np.asarray(lung_mask, bool)
+    if feather_px <= 0:
+        return lung_mask.astype(np.float32)
+    from scipy import ndimage as ndi
+
+    inside = ndi.distance_transform_edt(lung_mask)
+    outside = ndi.distance_transform_edt(~lung_mask)
+    signed = np.where(lung_mask, inside - 0.5, 0.5 - outside)  # >0 inside, <0 outside
+    return np.clip(0.5 + signed / feather_px, 0.0, 1.0).astype(np.float32)
+
+
+def composite_into_nonlung(
+    synthetic: np.ndarray, real: np.ndarray, lung_mask: np.ndarray, feather_px: float = 0.0
+) -> np.ndarray:
+    """The synthetic lung placed into the real slice's non-lung area (paper §III-D).
+
+    ``synthetic`` and ``real`` share units (both [-1, 1], say) and shape; ``lung_mask`` is the lung
+    region (label map > 0).
+    """
+    synthetic = np.asarray(synthetic, np.float32)
+    real = np.asarray(real, np.float32)
+    if synthetic.shape != real.shape or np.shape(lung_mask) != real.shape:
+        raise ValueError(
+            f"shapes differ: synthetic {synthetic.shape}, real {real.shape}, mask {np.shape(lung_mask)}"
+        )
+    alpha = feather_weights(lung_mask, feather_px)
+    return alpha * synthetic + (1.0 - alpha) * real
+
+
+__all__ = [
+    "NUM_CLASSES",
+    "Synthesizer",
+    "autocast_context",
+    "composite_into_nonlung",
+    "feather_weights",
+    "resolve_device",
+]

@@ -1,0 +1,103 @@
+"""One optimisation step of the cGAN (eq. 1), shared by the training CLI and the tests.
+
+``train_step`` does a discriminator update (real vs synthetic, eq. 2) and then a generator update
+(adversarial + lambda_FM x feature matching, eq. 3). For ``stage="global"`` (G1 alone) everything
+runs at half resolution: the real image and the label map are downsampled to G1's output size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch.nn import functional as F
+
+from gan.config import LossConfig
+from gan.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from gan.models import GlobalLocalGenerator, MultiResolutionPatchDiscriminator
+from gan.models.generator import Stage, downsample_labels
+
+
+@dataclasses.dataclass
+class StepLosses:
+    d_real_fake: float
+    g_adv: float
+    g_fm: float
+    g_total: float
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def stage_targets(
+    labels: torch.Tensor, image: torch.Tensor, stage: Stage
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (labels, image) pair D judges at this stage's output resolution."""
+    if stage == "global":
+        return downsample_labels(labels), F.avg_pool2d(image, 2)
+    return labels, image
+
+
+def train_step(
+    generator: GlobalLocalGenerator,
+    discriminator: MultiResolutionPatchDiscriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    labels: torch.Tensor,
+    image: torch.Tensor,
+    stage: Stage,
+    loss_cfg: LossConfig,
+    patch_seed: int,
+    autocast=None,
+) -> StepLosses:
+    """One D step and one G step.
+
+    labels : (B, 4, S, S) one-hot; image : (B, 1, S, S) in [-1, 1].
+    patch_seed : seeds the discriminator's patch positions (the same patches for real and synthetic).
+    autocast : a context-manager factory (bf16 on CUDA) or None.
+    """
+    import contextlib
+
+    autocast = autocast or contextlib.nullcontext
+    cond, real = stage_targets(labels, image, stage)
+
+    def judge(img: torch.Tensor):
+        gen = torch.Generator().manual_seed(patch_seed)
+        return discriminator(cond, img, generator=gen)
+
+    # Discriminator: eq. (2), real -> 1, synthetic -> 0.
+    with autocast():
+        fake = generator(labels, stage=stage)
+        d_loss = discriminator_loss(judge(real), judge(fake.detach()), loss_cfg.gan_loss)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    # Generator: adversarial + lambda_FM * feature matching (eq. 1, 3).
+    for p in discriminator.parameters():
+        p.requires_grad_(False)
+    try:
+        with autocast():
+            fake_out = judge(fake)
+            with torch.no_grad():
+                real_out = judge(real)
+            g_adv = generator_adversarial_loss(fake_out, loss_cfg.gan_loss)
+            g_fm = feature_matching_loss(real_out, fake_out)
+            g_loss = g_adv + loss_cfg.lambda_fm * g_fm
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    finally:
+        for p in discriminator.parameters():
+            p.requires_grad_(True)
+    return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss)))
+
+
+def make_optimizers(
+    generator: torch.nn.Module, discriminator: torch.nn.Module, lr: float = 2e-4, betas=(0.5, 0.999)
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for G and D with the paper's settings (lr 2e-4, betas 0.5 / 0.999)."""
+    return (
+        torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
+        torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
+    )

@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests that read ../shared/data skip, saying why, where it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("CTLS_SHARED_DATA", REPO.parent / "shared" / "data"))
+MEDSEG = SHARED_DATA / "medseg-ct100"
+
+
+@pytest.fixture(scope="session")
+def medseg_dir() -> Path:
+    if not (MEDSEG / "images").is_dir():
+        pytest.skip(f"shared data not found at {MEDSEG} (CI has it; a user's clone may not)")
+    return MEDSEG
+
+
+def phantom(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A chest-like phantom: (image in [-1, 1], label map 0..3). Two dark lungs inside a bright
+    body ring on black air, one GGO and one consolidation patch."""
+    yy, xx = np.mgrid[:size, :size] / size
+    body = ((xx - 0.5) / 0.45) ** 2 + ((yy - 0.5) / 0.38) ** 2 < 1
+    left = ((xx - 0.3) / 0.14) ** 2 + ((yy - 0.5) / 0.25) ** 2 < 1
+    right = ((xx - 0.7) / 0.14) ** 2 + ((yy - 0.5) / 0.25) ** 2 < 1
+    labels = np.zeros((size, size), np.uint8)
+    labels[left | right] = 1
+    labels[left & (yy > 0.55)] = 2
+    labels[right & (yy > 0.6) & (xx > 0.72)] = 3
+    image = np.full((size, size), -1.0, np.float32)
+    image[body] = 0.7
+    image[labels == 1] = -0.8
+    image[labels == 2] = -0.2
+    image[labels == 3] = 0.6
+    return image, labels

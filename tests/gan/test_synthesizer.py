@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from gan.checkpoint import export_generator
+from gan.config import get_preset
+from gan.labels import LabelFormatError
+from gan.models import GlobalLocalGenerator
+from gan.synthesizer import Synthesizer, composite_into_nonlung, feather_weights, resolve_device
+from tests.conftest import phantom
+
+
+@pytest.fixture(scope="module")
+def synthesizer(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
+    return Synthesizer(path, device="cpu")
+
+
+def test_any_size_label_map_comes_back_at_its_own_size(synthesizer):
+    _, labels = phantom(100)
+    out = synthesizer.synthesize(labels[:, :90])
+    assert out.shape == (100, 90) and out.dtype == np.float32
+    assert -1 <= out.min() and out.max() <= 1
+    assert synthesizer.last_inference_ms > 0
+    preview = synthesizer.synthesize(labels, stage="global")
+    assert preview.shape == (100, 100)
+    assert synthesizer.device == resolve_device("cpu")
+    assert len(synthesizer.sha256) == 64
+
+
+def test_synthesis_matches_the_generator_at_model_size(synthesizer):
+    _, labels = phantom(64)
+    out = synthesizer.synthesize(labels)
+    from gan.labels import one_hot_torch
+
+    with torch.no_grad():
+        direct = synthesizer.generator(one_hot_torch(torch.from_numpy(labels).long()[None]))
+    np.testing.assert_allclose(out, direct[0, 0].numpy(), atol=1e-5)
+
+
+def test_bad_label_maps_are_refused(synthesizer):
+    with pytest.raises(LabelFormatError, match="values"):
+        synthesizer.synthesize(np.full((8, 8), 255, np.uint8))
+
+
+def test_composite_hard_paste_and_feather():
+    real = np.zeros((20, 20), np.float32)
+    synthetic = np.ones((20, 20), np.float32)
+    lung = np.zeros((20, 20), bool)
+    lung[5:15, 5:15] = True
+    hard = composite_into_nonlung(synthetic, real, lung, feather_px=0)
+    assert np.array_equal(hard, lung.astype(np.float32))  # the paper's hard paste
+    soft = composite_into_nonlung(synthetic, real, lung, feather_px=6)
+    assert soft[10, 10] == 1 and soft[0, 0] == 0
+    assert 0 < soft[10, 4] < 0.5 < soft[10, 5] < 1  # a ramp across the boundary
+    w = feather_weights(lung, 6)
+    assert np.all(np.diff(w[10, :10]) >= 0)  # monotone going into the lung
+    with pytest.raises(ValueError, match="shapes differ"):
+        composite_into_nonlung(synthetic, real[:10], lung)
