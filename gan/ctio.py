@@ -456,36 +456,46 @@ def read_nifti_volume(
 def write_png(
     path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None
 ) -> None:
-    """Write an 8/16-bit gray or RGB image as PNG, atomically. ``text`` goes into tEXt chunks."""
-    import cv2
+    """Write an 8/16-bit gray or 8-bit RGB image as PNG, atomically. ``text`` goes into tEXt chunks.
+
+    Pure numpy + zlib, so training on a bare GPU box (torch + numpy only) can write sample grids.
+    """
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(encode_png(image, text))
+
+
+def encode_png(image: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    """PNG bytes of (H, W) uint8/uint16 or (H, W, 3) uint8 RGB pixels (filter 0, zlib level 6)."""
+    import struct
+    import zlib
 
     image = np.asarray(image)
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG needs uint8 or uint16 pixels, got {image.dtype}")
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(f"could not encode {path} as PNG")
-    data = encoded.tobytes()
-    if text:
-        data = _png_with_text(data, text)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    if image.ndim == 2:
+        colour_type = 0
+    elif image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        colour_type = 2
+    else:
+        raise ValueError(f"PNG writer takes (H, W) gray or (H, W, 3) uint8 RGB, got {image.shape}")
+    height, width = image.shape[:2]
+    bit_depth = 16 if image.dtype == np.uint16 else 8
+    rows = np.ascontiguousarray(image.astype(image.dtype.newbyteorder(">"), copy=False))
+    raw = rows.reshape(height, -1).view(np.uint8)
+    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), raw], axis=1).tobytes()
 
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
-def _png_with_text(png: bytes, text: dict[str, str]) -> bytes:
-    """Insert tEXt chunks right after IHDR (PNG chunks are length, type, data, CRC)."""
-    import struct
-    import zlib
-
-    ihdr_end = 8 + 4 + 4 + 13 + 4
-    chunks = b""
-    for key, value in text.items():
-        body = key.encode("latin-1") + b"\x00" + value.encode("latin-1", "replace")
-        chunks += struct.pack(">I", len(body)) + b"tEXt" + body
-        chunks += struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
-    return png[:ihdr_end] + chunks + png[ihdr_end:]
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    parts = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header)]
+    for key, value in (text or {}).items():
+        parts.append(
+            chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1", "replace"))
+        )
+    parts += [chunk(b"IDAT", zlib.compress(scanlines, 6)), chunk(b"IEND", b"")]
+    return b"".join(parts)
 
 
 def write_nifti(

@@ -90,9 +90,16 @@ class SliceSet:
 
     @classmethod
     def from_folder(
-        cls, folder: str | os.PathLike, ids: list[str] | None = None, size: int = 512
+        cls,
+        folder: str | os.PathLike,
+        ids: list[str] | None = None,
+        size: int = 512,
+        stats: FolderStats | None = None,
     ) -> SliceSet:
-        """Read a folder in the medseg-ct100 layout; derive lungs; build label maps; resize."""
+        """Read a folder in the medseg-ct100 layout; derive lungs; build label maps; resize.
+
+        ``stats``, if given, accumulates lesion pixel counts and how many fall inside the derived
+        lung before lesion pixels are forced in."""
         from gan.ctio import read_label_image, read_raster
         from gan.lung import derive_lung_mask
 
@@ -113,11 +120,25 @@ class SliceSet:
                 raise DataFolderError(
                     f"{slice_id}: image {ct.shape} and lesion mask {lesions.shape} differ"
                 )
-            lung = derive_lung_mask(ct, lesion_mask=lesions)
-            label_map = label_map_from_lesions(lesions, lung)
+            lung = derive_lung_mask(ct)
+            if stats is not None:
+                stats.add(lesions, lung)
+            label_map = label_map_from_lesions(
+                lesions, lung
+            )  # lesion pixels are lung by definition
             images.append(resize_image_np(ct.to_model_range(), (size, size)))
             label_maps.append(resize_label_map_np(label_map, (size, size)))
         return cls(wanted, np.stack(images).astype(np.float32), np.stack(label_maps))
+
+    def resized(self, size: int) -> SliceSet:
+        """The same slices at ``size`` (images bilinear, antialiased; labels nearest neighbour)."""
+        if size == self.size:
+            return self
+        images = np.stack([resize_image_np(x, (size, size)) for x in self.images]).astype(
+            np.float32
+        )
+        labels = np.stack([resize_label_map_np(m, (size, size)) for m in self.label_maps])
+        return SliceSet(list(self.ids), images, labels)
 
     def save(self, path: str | os.PathLike) -> None:
         from gan.fsutil import atomic_path
@@ -144,6 +165,41 @@ class SliceSet:
         digest.update(np.ascontiguousarray(self.images).tobytes())
         digest.update(np.ascontiguousarray(self.label_maps).tobytes())
         return digest.hexdigest()
+
+
+@dataclasses.dataclass
+class FolderStats:
+    """Lesion pixels per class at native resolution, and those inside the derived lung."""
+
+    slices: int = 0
+    ggo_px: int = 0
+    consolidation_px: int = 0
+    ggo_in_lung: int = 0
+    consolidation_in_lung: int = 0
+    lung_px: int = 0
+
+    def add(self, lesions: np.ndarray, lung: np.ndarray) -> None:
+        from gan.labels import LESION_CONSOLIDATION, LESION_GGO
+
+        ggo, cons = lesions == LESION_GGO, lesions == LESION_CONSOLIDATION
+        self.slices += 1
+        self.ggo_px += int(ggo.sum())
+        self.consolidation_px += int(cons.sum())
+        self.ggo_in_lung += int((ggo & lung).sum())
+        self.consolidation_in_lung += int((cons & lung).sum())
+        self.lung_px += int((lung | (lesions > 0)).sum())
+
+    def coverage(self) -> dict[str, float | None]:
+        def frac(a: int, b: int) -> float | None:
+            return a / b if b else None
+
+        return {
+            "ggo": frac(self.ggo_in_lung, self.ggo_px),
+            "consolidation": frac(self.consolidation_in_lung, self.consolidation_px),
+            "overall": frac(
+                self.ggo_in_lung + self.consolidation_in_lung, self.ggo_px + self.consolidation_px
+            ),
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,9 @@ import numpy as np
 
 from gan.ctio import CTSlice
 
+#: Bumped whenever the derivation changes (training caches key on it).
+DERIVATION_VERSION = 1
+
 #: Dark components smaller than this fraction of the image, or of the largest one, are dropped.
 MIN_AREA_IMAGE_FRACTION = 0.002
 MIN_AREA_LARGEST_FRACTION = 0.05

@@ -9,12 +9,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from gan.checkpoint import load_generator, sha256_file
+from gan.checkpoint import (
+    inference_stage,
+    load_generator,
+    resolve_weights,
+    sha256_file,
+    trained_stages,
+)
 from gan.labels import NUM_CLASSES, one_hot_torch, validate_label_map
 from gan.models.generator import Stage
 from gan.resample import resize_image, resize_labels
@@ -50,16 +55,19 @@ class Synthesizer:
 
     Parameters
     ----------
-    weights : a checkpoint (``.pt``) or export (``.safetensors``) path.
+    weights : a checkpoint (``.pt``) or export (``.safetensors``) path, or "default" for the
+        shipped default model.
     device : "cuda", "mps", "cpu" or None/"auto" for the best available.
     """
 
     def __init__(
         self, weights: str | os.PathLike, device: str | None = None, bf16: bool = True
     ) -> None:
-        self.weights = Path(weights)
+        self.weights = resolve_weights(weights)
         self.device = resolve_device(device)
         self.generator, self.config = load_generator(self.weights, map_location="cpu")
+        #: the path the weights were trained for: "joint" (G1+G2), or "global"/"local" alone
+        self.stage = inference_stage(trained_stages(self.weights))
         self.generator.to(self.device).eval()
         self.bf16 = bf16
         self.last_inference_ms = float("nan")
@@ -75,14 +83,15 @@ class Synthesizer:
     def size(self) -> int:
         return self.config.generator.size
 
-    def synthesize(self, label_map: np.ndarray, stage: Stage = "joint") -> np.ndarray:
+    def synthesize(self, label_map: np.ndarray, stage: Stage | None = None) -> np.ndarray:
         """(H, W) label map (0..3, any size) -> (H, W) float32 synthetic slice in [-1, 1].
 
-        ``stage="global"`` runs G1 alone at half resolution: the fast preview and the ablation.
+        ``stage=None`` runs what the weights were trained for; ``stage="global"`` runs G1 alone at
+        half resolution: the fast preview and the ablation.
         """
         return self.synthesize_batch(np.asarray(label_map)[None], stage)[0]
 
-    def synthesize_batch(self, label_maps: np.ndarray, stage: Stage = "joint") -> np.ndarray:
+    def synthesize_batch(self, label_maps: np.ndarray, stage: Stage | None = None) -> np.ndarray:
         """(B, H, W) label maps -> (B, H, W) float32 in [-1, 1]."""
         label_maps = np.asarray(label_maps)
         if label_maps.ndim != 3:
@@ -90,6 +99,7 @@ class Synthesizer:
         for i, m in enumerate(label_maps):
             validate_label_map(m, what=f"label map {i}")
         height, width = label_maps.shape[1:]
+        stage = stage or self.stage
         start = time.perf_counter()
         with torch.inference_mode(), autocast_context(self.device, self.bf16):
             labels = torch.from_numpy(label_maps.astype(np.int64)).to(self.device)

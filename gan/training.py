@@ -60,21 +60,31 @@ def train_step(
 
     autocast = autocast or contextlib.nullcontext
     cond, real = stage_targets(labels, image, stage)
+    plain_d = getattr(discriminator, "module", discriminator)  # DDP's inner module, if wrapped
 
     def judge(img: torch.Tensor):
-        gen = torch.Generator().manual_seed(patch_seed)
-        return discriminator(cond, img, generator=gen)
+        # the same seeded patch positions for real and synthetic: feature matching compares them
+        return plain_d(cond, img, generator=torch.Generator().manual_seed(patch_seed))
 
-    # Discriminator: eq. (2), real -> 1, synthetic -> 0.
+    # Discriminator: eq. (2), real -> 1, synthetic -> 0. One forward of the (possibly DDP-wrapped)
+    # D over real and synthetic together, so DDP sees exactly one forward per backward.
     with autocast():
         fake = generator(labels, stage=stage)
-        d_loss = discriminator_loss(judge(real), judge(fake.detach()), loss_cfg.gan_loss)
+        both = discriminator(
+            torch.cat([cond, cond]),
+            torch.cat([real, fake.detach()]),
+            generator=torch.Generator().manual_seed(patch_seed + 1),
+        )
+        # patches are batch-major, so each output's first half is the real images'
+        d_real = [[t[: t.shape[0] // 2] for t in outs] for outs in both]
+        d_fake = [[t[t.shape[0] // 2 :] for t in outs] for outs in both]
+        d_loss = discriminator_loss(d_real, d_fake, loss_cfg.gan_loss)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
 
-    # Generator: adversarial + lambda_FM * feature matching (eq. 1, 3).
-    for p in discriminator.parameters():
+    # Generator: adversarial + lambda_FM * feature matching (eq. 1, 3), through the plain D.
+    for p in plain_d.parameters():
         p.requires_grad_(False)
     try:
         with autocast():
@@ -88,7 +98,7 @@ def train_step(
         g_loss.backward()
         opt_g.step()
     finally:
-        for p in discriminator.parameters():
+        for p in plain_d.parameters():
             p.requires_grad_(True)
     return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss)))
 

@@ -203,6 +203,16 @@ def test_png_text_chunks_are_written(tmp_path):
     import cv2
 
     assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (4, 4)
+    rng = np.random.default_rng(0)
+    for image in (
+        rng.integers(0, 65536, (5, 7)).astype(np.uint16),
+        rng.integers(0, 256, (6, 5, 3)).astype(np.uint8),
+    ):
+        ctio.write_png(path, image)
+        back = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image.ndim == 3:
+            back = cv2.cvtColor(back, cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(back, image)
 
 
 def test_label_images_with_0_255_read_exactly(tmp_path):

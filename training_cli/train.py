@@ -1,0 +1,643 @@
+"""``train``: the global-local cGAN in the paper's three stages, on CPU, one GPU or several (DDP).
+
+Run layout (``--out RUN_DIR``)::
+
+    training_options.json   full config, data fingerprint, git commit, world size, hardware
+    metrics.jsonl           one line per logged step: losses per term, LR, images/s, GPU memory
+    samples/STAGE_eNNN.png  label | real | synthetic for a few fixed slices, after every epoch
+    checkpoints/step-NNNNNNNN.pt   periodic / interrupt checkpoints (the last K kept)
+    checkpoints/final.pt    after the last stage
+
+Everything a resumed run needs is in each checkpoint: G, D, both optimizers, stage / epoch / step
+(which fix the LR schedule and the data order), and the RNG states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
+from gan.config import LossConfig, ModelConfig, get_preset
+from gan.ctio import unit_to_uint8, write_png
+from gan.data import AugmentedSlices, sample_seed
+from gan.fsutil import atomic_write_text
+from gan.labels import colorize, one_hot_torch
+from gan.models import GlobalLocalGenerator, MultiResolutionPatchDiscriminator
+from gan.models.generator import STAGES
+from gan.resample import resize_image
+from gan.synthesizer import autocast_context, resolve_device
+from gan.training import StepLosses, train_step
+from training_cli.data_source import load_slices
+from training_cli.distributed import (
+    DistInfo,
+    all_ranks_agree,
+    any_rank_flag,
+    barrier,
+    setup_distributed,
+    teardown_distributed,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+class TrainingError(RuntimeError):
+    """A training run cannot start or continue; the message says why, in one line."""
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    """Everything that defines a run. Defaults follow the paper (§IV-A, Table I)."""
+
+    data: str = ""
+    out: str = "runs/lite"
+    preset: str = "lite"
+    ids: str | None = None
+    stage: str = "all"
+    epochs_global: int = 20
+    epochs_local: int = 20
+    epochs_joint: int = 20
+    samples_per_epoch: int = 12000
+    batch_size: int = 16
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_fm: float = 10.0
+    gan_loss: str = "bce"
+    size: int | None = None
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    bf16: bool = True
+    cpu_bf16: bool = False
+    tf32: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    log_every: int = 10
+    max_steps: int | None = None
+    init_generator: str | None = None
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def stages(self) -> list[str]:
+        if self.stage == "all":
+            return list(STAGES)
+        if self.stage not in STAGES:
+            raise TrainingError(f"unknown stage {self.stage!r}; choose global, local, joint or all")
+        return [self.stage]
+
+    def epochs(self, stage: str) -> int:
+        return int(getattr(self, f"epochs_{stage}"))
+
+    def model_config(self) -> ModelConfig:
+        base = get_preset(self.preset)
+        config = dataclasses.replace(base, loss=LossConfig(self.gan_loss, self.lambda_fm))
+        if self.size is not None:
+            config = config.replace_generator(size=int(self.size))
+        try:
+            config.generator.validate()
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        return config
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainOptions:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass
+class Progress:
+    stage_index: int = 0
+    epoch: int = 0
+    step: int = 0  # batches done in this epoch
+    global_step: int = 0
+    stages_done: list[str] = dataclasses.field(default_factory=list)
+
+
+def lr_factor(epoch: int, step: int, steps_per_epoch: int, epochs: int) -> float:
+    """Constant for the first half of the epochs, then linear decay to zero (paper §IV-A)."""
+    t = epoch + step / max(steps_per_epoch, 1)
+    half = epochs / 2
+    if t < half:
+        return 1.0
+    return max(0.0, (epochs - t) / (epochs - half))
+
+
+def trainable_parameters(generator: GlobalLocalGenerator, stage: str) -> list[torch.nn.Parameter]:
+    """Set ``requires_grad`` for what this stage trains; return those parameters.
+
+    global: G1 (features + its image head); local: G2; joint: G1's features and G2 (G1's own head
+    is not used when G2 renders the image).
+    """
+    for p in generator.parameters():
+        p.requires_grad_(False)
+    if stage == "global":
+        modules = [generator.global_generator]
+    elif stage == "local":
+        modules = [generator.local_enhancer]
+    else:
+        modules = [generator.global_generator.features, generator.local_enhancer]
+    params = [p for m in modules for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+class ResumableSampler(torch.utils.data.distributed.DistributedSampler):
+    """DistributedSampler (shuffled per epoch by ``set_epoch``) that can start part-way through an
+    epoch, so a resumed run draws exactly the batches an unbroken run would have."""
+
+    def __init__(self, dataset, info: DistInfo, seed: int) -> None:
+        super().__init__(
+            dataset,
+            num_replicas=info.world_size,
+            rank=info.rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        self.start = 0
+
+    def __iter__(self):
+        return iter(list(super().__iter__())[self.start :])
+
+    def __len__(self) -> int:
+        return super().__len__() - self.start
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(
+        ("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0)
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = sorted((run_dir / "checkpoints").glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+class _StopFlag:
+    """SIGINT / SIGTERM set a flag; the loop saves a checkpoint at the next step and exits."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, _frame) -> None:
+        self.signal = signum
+
+
+class Trainer:
+    def __init__(self, options: TrainOptions, info: DistInfo, resume: dict | None = None) -> None:
+        self.options = options
+        self.info = info
+        self.run_dir = Path(options.out)
+        self.device = resolve_device(options.device)
+        if self.device.type == "cuda" and info.enabled:
+            self.device = torch.device("cuda", info.local_rank)
+        if self.device.type == "cuda" and options.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        if options.batch_size % info.world_size:
+            raise TrainingError(
+                f"batch size {options.batch_size} is not divisible by {info.world_size} processes"
+            )
+        self.batch_per_rank = options.batch_size // info.world_size
+        self.config = options.model_config()
+        self.stages = options.stages()
+
+        torch.manual_seed(options.seed)  # identical initial weights on every rank
+        self.generator = GlobalLocalGenerator(self.config.generator)
+        self.discriminator = MultiResolutionPatchDiscriminator(
+            self.config.discriminator, label_channels=4
+        )
+        if options.init_generator and resume is None:
+            warm, warm_config = load_generator(options.init_generator)
+            if warm_config.generator != self.config.generator:
+                raise TrainingError(
+                    f"{options.init_generator}: its generator config differs from preset {options.preset}"
+                )
+            self.generator.load_state_dict(warm.state_dict())
+        self.progress = Progress()
+        if resume is not None:
+            self._load_state(resume)
+        torch.manual_seed(
+            options.seed * info.world_size + info.rank
+        )  # per-rank streams from here on
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        if options.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+
+        self.slices = load_slices(
+            options.data, options.ids, self.config.generator.size, options.cache_dir
+        )
+        self.dataset = AugmentedSlices(self.slices, options.samples_per_epoch, seed=options.seed)
+        self.sampler = ResumableSampler(self.dataset, info, seed=options.seed)
+        self.steps_per_epoch = len(self.sampler) // self.batch_per_rank
+        if self.steps_per_epoch == 0:
+            raise TrainingError(
+                f"{options.samples_per_epoch} samples per epoch give no full batch of {options.batch_size}"
+            )
+        self._resume_opt_state = resume
+        self.stop = _StopFlag()
+
+    # ------------------------------------------------------------------ state
+    def _load_state(self, payload: dict) -> None:
+        from gan.checkpoint import load_state_strict
+
+        load_state_strict(self.generator, payload["generator"], "generator")
+        load_state_strict(self.discriminator, payload["discriminator"], "discriminator")
+        self.progress = Progress(**payload["progress"])
+        _set_rng_state(payload["rng"])
+
+    def _checkpoint_payload(self, opt_g, opt_d) -> dict:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "progress": dataclasses.asdict(self.progress),
+            "stages_trained": list(self.progress.stages_done),
+            "rng": _rng_state(),
+            "options": json.dumps(dataclasses.asdict(self.options)),
+        }
+
+    def save(self, opt_g, opt_d, name: str | None = None) -> Path | None:
+        if not self.info.is_main:
+            return None
+        folder = self.run_dir / "checkpoints"
+        path = folder / (name or f"step-{self.progress.global_step:08d}.pt")
+        save_checkpoint(path, self.config, **self._checkpoint_payload(opt_g, opt_d))
+        if name is None:
+            for old in sorted(folder.glob("step-*.pt"))[: -self.options.keep_last]:
+                old.unlink(missing_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ logging
+    def write_options(self) -> None:
+        if not self.info.is_main:
+            return
+        path = self.run_dir / "training_options.json"
+        record = {
+            "options": dataclasses.asdict(self.options),
+            "model_config": self.config.to_dict(),
+            "data": {
+                "fingerprint_sha256": self.slices.fingerprint(),
+                "n_slices": len(self.slices),
+                "ids": self.slices.ids,
+                "resolution": self.slices.size,
+            },
+            "label_convention": {"0": "background", "1": "lung", "2": "GGO", "3": "consolidation"},
+            "git_commit": git_commit(),
+            "world_size": self.info.world_size,
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else "cpu",
+            "torch": torch.__version__,
+            "python": sys.version.split()[0],
+            "steps_per_epoch": self.steps_per_epoch,
+            "paper_mapping": "Adam lr 2e-4 betas (0.5, 0.999); LR constant for the first half of each "
+            "stage's epochs, then linear to zero; 20 epochs x 12,000 augmented samples; batch 16; lambda_FM 10",
+        }
+        if path.exists():
+            previous = json.loads(path.read_text())
+            record["resumed"] = previous.get("resumed", []) + [
+                {
+                    "at_global_step": self.progress.global_step,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+            ]
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+    def _trim_metrics(self) -> None:
+        """On resume, drop log lines past the checkpoint (a crash may have logged beyond it)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.info.is_main or not path.exists():
+            return
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("global_step", 0) <= self.progress.global_step
+        ]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def log(self, record: dict) -> None:
+        if not self.info.is_main:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def sample_grid(self, stage: str, epoch: int) -> None:
+        """label | real | synthetic for up to 4 fixed (unaugmented) slices."""
+        if not self.info.is_main:
+            return
+        n = min(4, len(self.slices))
+        labels = torch.from_numpy(self.slices.label_maps[:n].astype(np.int64)).to(self.device)
+        with torch.no_grad(), autocast_context(self.device, self.options.bf16):
+            fake = self.generator(one_hot_torch(labels), stage=stage).float()
+        size = self.slices.size
+        fake = resize_image(fake, (size, size))[:, 0].cpu().numpy()
+        rows = []
+        for i in range(n):
+            gray = [
+                np.repeat(unit_to_uint8(x)[..., None], 3, axis=2)
+                for x in (self.slices.images[i], fake[i])
+            ]
+            rows.append(np.concatenate([colorize(self.slices.label_maps[i]), *gray], axis=1))
+        write_png(
+            self.run_dir / "samples" / f"{stage}_e{epoch + 1:03d}.png", np.concatenate(rows, axis=0)
+        )
+
+    # ------------------------------------------------------------------ loop
+    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.options.compile:
+            module = torch.compile(module)
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        return module
+
+    def run(self) -> int:
+        """Train to the end (0), or until stopped by a signal (130) or ``max_steps`` (0)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.write_options()
+        if self._resume_opt_state is not None:
+            self._trim_metrics()
+        self.stop.install()
+        try:
+            return self._run_stages()
+        finally:
+            self.stop.restore()
+
+    def _run_stages(self) -> int:
+        opts = self.options
+        loader_kwargs = {
+            "num_workers": opts.workers,
+            "pin_memory": self.device.type == "cuda",
+            "drop_last": True,
+        }
+        if opts.workers > 0:
+            loader_kwargs["persistent_workers"] = False
+        while self.progress.stage_index < len(self.stages):
+            stage = self.stages[self.progress.stage_index]
+            params = trainable_parameters(self.generator, stage)
+            opt_g = torch.optim.Adam(params, lr=opts.lr, betas=(opts.beta1, opts.beta2))
+            opt_d = torch.optim.Adam(
+                self.discriminator.parameters(), lr=opts.lr, betas=(opts.beta1, opts.beta2)
+            )
+            if self._resume_opt_state is not None:
+                opt_g.load_state_dict(self._resume_opt_state["opt_g"])
+                opt_d.load_state_dict(self._resume_opt_state["opt_d"])
+                self._resume_opt_state = None
+            generator = discriminator = None  # release the previous stage's DDP wrappers first
+            generator, discriminator = self._wrap(self.generator), self._wrap(self.discriminator)
+            epochs = opts.epochs(stage)
+            while self.progress.epoch < epochs:
+                stopped = self._run_epoch(
+                    stage, epochs, generator, discriminator, opt_g, opt_d, loader_kwargs
+                )
+                if stopped is not None:
+                    return stopped
+            self.progress.stages_done.append(stage)
+            self.progress.stage_index += 1
+            self.progress.epoch = 0
+            self.save(opt_g, opt_d)
+        self._check_replicas_in_sync()
+        path = self.save(opt_g, opt_d, name="final.pt")
+        if self.info.is_main:
+            print(
+                f"Training finished: {path}. Export it with: python -m training_cli export --checkpoint {path} --out model.safetensors"
+            )
+        return 0
+
+    def _run_epoch(
+        self, stage, epochs, generator, discriminator, opt_g, opt_d, loader_kwargs
+    ) -> int | None:
+        from tqdm import tqdm
+
+        opts = self.options
+        epoch_key = (
+            self.progress.stage_index * 10_000 + self.progress.epoch
+        )  # data order differs per stage
+        self.sampler.set_epoch(epoch_key)
+        self.dataset.set_epoch(epoch_key)
+        self.sampler.start = self.progress.step * self.batch_per_rank
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=self.batch_per_rank, sampler=self.sampler, **loader_kwargs
+        )
+        autocast = self._autocast()
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.progress.step,
+            desc=f"{stage} {self.progress.epoch + 1}/{epochs}",
+            unit="batch",
+            disable=not (self.info.is_main and opts.progress),
+            dynamic_ncols=True,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )
+        window_start, window_images = time.perf_counter(), 0
+        try:
+            for labels, image in loader:
+                if self.progress.step >= self.steps_per_epoch:
+                    break
+                lr = opts.lr * lr_factor(
+                    self.progress.epoch, self.progress.step, self.steps_per_epoch, epochs
+                )
+                for group in (*opt_g.param_groups, *opt_d.param_groups):
+                    group["lr"] = lr
+                labels = one_hot_torch(labels.to(self.device, non_blocking=True))
+                image = image.to(self.device, non_blocking=True)
+                if opts.channels_last:
+                    labels = labels.contiguous(memory_format=torch.channels_last)
+                    image = image.contiguous(memory_format=torch.channels_last)
+                seed = sample_seed(opts.seed, self.progress.global_step, self.info.rank) % (
+                    2**31 - 2
+                )
+                losses: StepLosses = train_step(
+                    generator,
+                    discriminator,
+                    opt_g,
+                    opt_d,
+                    labels,
+                    image,
+                    stage,
+                    self.config.loss,
+                    seed,
+                    autocast,
+                )
+                if not all(math.isfinite(v) for v in losses.as_dict().values()):
+                    raise TrainingError(
+                        f"loss became non-finite at step {self.progress.global_step}: {losses}"
+                    )
+                self.progress.step += 1
+                self.progress.global_step += 1
+                window_images += labels.shape[0] * self.info.world_size
+                bar.update(1)
+                if (
+                    self.progress.global_step % opts.log_every == 0
+                    or self.progress.step == self.steps_per_epoch
+                ):
+                    elapsed = time.perf_counter() - window_start
+                    rate = window_images / elapsed if elapsed > 0 else float("nan")
+                    record = {
+                        "stage": stage,
+                        "epoch": self.progress.epoch + 1,
+                        "step": self.progress.step,
+                        "global_step": self.progress.global_step,
+                        "lr": lr,
+                        **losses.as_dict(),
+                        "images_per_s": rate,
+                        "gpu_mem_gb": torch.cuda.max_memory_allocated(self.device) / 2**30
+                        if self.device.type == "cuda"
+                        else None,
+                        "time": time.time(),
+                    }
+                    self.log(record)
+                    bar.set_postfix(
+                        img_s=f"{rate:.1f}",
+                        d=f"{losses.d_real_fake:.3f}",
+                        g=f"{losses.g_total:.3f}",
+                    )
+                    window_start, window_images = time.perf_counter(), 0
+                if self.progress.global_step % opts.checkpoint_every == 0:
+                    self.save(opt_g, opt_d)
+                if any_rank_flag(self.stop.signal is not None, self.device):
+                    path = self.save(opt_g, opt_d)
+                    if self.info.is_main:
+                        print(
+                            f"\nInterrupted: checkpoint saved to {path}; resume with --resume {self.run_dir}"
+                        )
+                    return EXIT_INTERRUPTED
+                if opts.max_steps is not None and self.progress.global_step >= opts.max_steps:
+                    path = self.save(opt_g, opt_d)
+                    if self.info.is_main:
+                        print(
+                            f"\nStopped after --max-steps {opts.max_steps}: {path}; resume with --resume {self.run_dir}"
+                        )
+                    return 0
+        finally:
+            bar.close()
+        self.sample_grid(stage, self.progress.epoch)
+        self.progress.epoch += 1
+        self.progress.step = 0
+        self.save(opt_g, opt_d)
+        return None
+
+    def _autocast(self):
+        """bf16 autocast on CUDA (default) and, with ``--cpu-bf16``, on the CPU; else None."""
+        if self.device.type == "cuda" and self.options.bf16:
+            return lambda: autocast_context(self.device, True)
+        if self.device.type == "cpu" and self.options.cpu_bf16:
+            return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+        return None
+
+    def _check_replicas_in_sync(self) -> None:
+        if not self.info.enabled:
+            return
+        digest = float(sum(p.detach().double().sum().item() for p in self.generator.parameters()))
+        digest += float(
+            sum(p.detach().double().sum().item() for p in self.discriminator.parameters())
+        )
+        same = all_ranks_agree(digest)
+        self.log(
+            {
+                "global_step": self.progress.global_step,
+                "ddp_replicas_identical": same,
+                "weight_digest": digest,
+            }
+        )
+        if not same:
+            raise TrainingError("DDP replicas diverged: ranks hold different weights")
+
+
+def run_training(options: TrainOptions, resume_dir: str | None = None) -> int:
+    """Entry used by the CLI: set up DDP if launched by torchrun, train, tear down."""
+    device = resolve_device(options.device)
+    info = setup_distributed(device.type)
+    try:
+        payload = None
+        if resume_dir is not None:
+            run_dir = Path(resume_dir)
+            if (run_dir / "checkpoints" / "final.pt").exists():
+                raise TrainingError(
+                    f"{run_dir}: this run has finished (checkpoints/final.pt exists)"
+                )
+            latest = latest_checkpoint(run_dir)
+            if latest is None:
+                raise TrainingError(
+                    f"{run_dir}: no checkpoint to resume from (checkpoints/step-*.pt)"
+                )
+            try:
+                payload = load_checkpoint(latest)
+            except CheckpointError as exc:
+                raise TrainingError(str(exc)) from None
+            stored = TrainOptions.from_dict(json.loads(payload["options"]))
+            stored.out = str(run_dir)
+            stored.max_steps = options.max_steps
+            stored.workers = options.workers
+            stored.progress = options.progress
+            options = stored
+            if info.is_main:
+                print(
+                    f"Resuming {run_dir} from {latest.name} (global step {payload['progress']['global_step']})"
+                )
+        trainer = Trainer(options, info, resume=payload)
+        code = trainer.run()
+        barrier()
+        return code
+    finally:
+        teardown_distributed()
