@@ -1,15 +1,16 @@
 """CT Lesion Studio: ``python -m app [PATH]``.
 
-At this stage (before the editor and trained weights exist) the main job is headless: open a CT
-slice (default: the bundled sample), derive its lung, build the label map (lung / GGO /
-consolidation, with the sample's own lesion labels where they exist) and write an overlay PNG in the
-paper's colours, saying where it went.
+Opens the editor on PATH (a DICOM file or series folder, a NIfTI volume, a PNG/JPG, or a
+``.ctlsproj`` project), or on the bundled sample slice with its labels. ``--overlay OUT.png`` runs
+headless instead: derive the lung, build the label map and write an overlay PNG in the paper's
+colours (lung red, GGO blue, consolidation green).
 
 Examples::
 
-    python -m app                                  # bundled sample slice
-    python -m app scan.dcm --out overlay.png       # any DICOM / NIfTI / PNG slice
-    python -m app volume.nii.gz --index 40
+    python -m app                                  # the editor on the bundled sample slice
+    python -m app scan.dcm                         # the editor on a DICOM slice
+    python -m app volume.nii.gz --index 40         # one slice of a NIfTI volume
+    python -m app --overlay output/overlay.png     # headless: sample slice -> overlay PNG
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app",
-        description="CT Lesion Studio: derive the lung of a CT slice and write a label overlay PNG.",
-        epilog="Example: python -m app resources/sample/medseg-0085.png --out output/overlay.png",
+        description="CT Lesion Studio: paint lung / GGO / consolidation labels on a CT slice.",
+        epilog="Examples: python -m app scan.dcm | python -m app --overlay output/overlay.png",
     )
     parser.add_argument(
         "path",
@@ -37,14 +38,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="slice of a NIfTI volume / DICOM series, or frame of a multi-frame DICOM",
     )
-    parser.add_argument("--lesions", help="lesion mask (MedSeg 0/1/2 convention) for PATH")
-    parser.add_argument("--out", default="output/sample_overlay.png", help="overlay PNG to write")
+    parser.add_argument("--lesions", help="with --overlay: lesion mask (MedSeg 0/1/2 convention) for PATH")
+    parser.add_argument("--overlay", metavar="OUT.png", help="headless: write the label overlay PNG and exit")
     parser.add_argument("--opacity", type=float, default=0.45, help="label overlay opacity (0..1)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.overlay:
+        return write_overlay(args)
+    return run_gui(args)
+
+
+def run_gui(args) -> int:
+    from PyQt6.QtWidgets import QApplication
+
+    from app.main_window import APP_NAME, MainWindow
+    from app.project import SUFFIX
+    from gan.paths import sample_slice_path
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    window = MainWindow()
+    window.show()
+    if not window.offer_recovery():
+        if args.path and args.path.endswith(SUFFIX):
+            window.open_project(args.path)
+        else:
+            window.open_path(args.path or sample_slice_path(), args.index)
+    return app.exec()
+
+
+def write_overlay(args) -> int:
     from gan.ctio import CTReadError, read_label_image, read_slice, write_png
     from gan.labels import (
         CLASS_NAMES,
@@ -75,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         lung = derive_lung_mask(ct, lesion_mask=lesions)
         label_map = label_map_from_lesions(lesions if lesions is not None else lung * 0, lung)
-        out = Path(args.out)
+        out = Path(args.overlay)
         write_png(out, overlay(ct.to_uint8(), label_map, args.opacity))
     except (CTReadError, LabelFormatError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

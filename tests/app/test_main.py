@@ -19,7 +19,7 @@ def test_sample_overlay_is_written_and_announced(tmp_path):
     import cv2
 
     out = tmp_path / "overlay.png"
-    result = run_app("--out", str(out))
+    result = run_app("--overlay", str(out))
     assert result.returncode == 0, result.stderr
     assert str(out.resolve()) in result.stdout
     rgb = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
@@ -34,7 +34,7 @@ def test_sample_overlay_is_written_and_announced(tmp_path):
 def test_bad_input_gives_one_line_error_not_traceback(tmp_path):
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"garbage" * 50)
-    result = run_app(str(bad), "--out", str(tmp_path / "x.png"))
+    result = run_app(str(bad), "--overlay", str(tmp_path / "x.png"))
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -46,5 +46,5 @@ def test_a_0_255_mask_given_as_lesions_is_refused_clearly(tmp_path):
     mask = np.zeros((512, 512), np.uint8)
     mask[200:240, 100:150] = 255
     cv2.imwrite(str(tmp_path / "m.png"), mask)
-    result = run_app("--lesions", str(tmp_path / "m.png"), "--out", str(tmp_path / "x.png"))
+    result = run_app("--lesions", str(tmp_path / "m.png"), "--overlay", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "0/255" in result.stderr and "Traceback" not in result.stderr

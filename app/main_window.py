@@ -1,0 +1,617 @@
+"""The editor window: canvas in the middle, tools and measurements in a dock, menus, status bar."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PyQt6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.canvas import CanvasView
+from app.document import MaskDocument
+from app.project import SUFFIX, Project, ProjectError
+from gan.ctio import LUNG_WINDOW, MEDIASTINUM_WINDOW, CTReadError, CTSlice, Window, file_kind, list_dicom_series
+from gan.labels import CLASS_COLOURS, CONSOLIDATION, GGO, LUNG, LabelFormatError
+from gan.lesions import measure_areas
+
+APP_NAME = "CT Lesion Studio"
+AUTOSAVE_MS = 30_000
+RECOVERY_NAME = "recovery" + SUFFIX
+OPEN_FILTER = "CT images (*.dcm *.dicom *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+LABEL_NAMES = {LUNG: "Lung", GGO: "GGO", CONSOLIDATION: "Consolidation"}
+PRESETS = {"Lung (L -600 / W 1500)": LUNG_WINDOW, "Mediastinum (L 40 / W 400)": MEDIASTINUM_WINDOW}
+
+
+def default_recovery_dir() -> Path:
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home() / ".ct-lesion-studio")
+
+
+class MainWindow(QMainWindow):
+    """The editor. ``ask`` and ``choose_index`` replace modal questions in tests."""
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        recovery_dir: Path | None = None,
+        ask: Callable[[str, str], bool] | None = None,
+        choose_index: Callable[[str, int, int], int | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or QSettings(APP_NAME, APP_NAME)
+        self.recovery_dir = Path(recovery_dir) if recovery_dir else default_recovery_dir()
+        self._ask = ask or self._ask_dialog
+        self._choose_index = choose_index or self._choose_index_dialog
+        self.ct: CTSlice | None = None
+        self.document: MaskDocument | None = None
+        self.project_path: Path | None = None
+        self.spacing_override: tuple[float, float] | None = None
+        self._saved_revision = 0
+        self._autosaved_revision = 0
+        self.errors: list[str] = []  # every error shown, newest last (tests and the log read it)
+
+        self.setWindowTitle(APP_NAME)
+        self.resize(1280, 860)
+        self.setAcceptDrops(True)
+        self.canvas = CanvasView(self)
+        self.setCentralWidget(self.canvas)
+        self._build_dock()
+        self._build_menus()
+        self._build_status()
+        self.canvas.cursorMoved.connect(self._show_cursor_value)
+        self.canvas.windowChanged.connect(self._show_window)
+        self.canvas.strokeFinished.connect(self._update_actions)
+
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start(AUTOSAVE_MS)
+
+    # ================================================================== building
+    def _build_dock(self) -> None:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+
+        tools = QGroupBox("Tool")
+        tool_row = QHBoxLayout(tools)
+        self.tool_buttons = QButtonGroup(self)
+        for name, key in (("brush", "B"), ("eraser", "E"), ("fill", "F"), ("polygon", "P")):
+            button = QPushButton(f"{name.capitalize()} ({key})")
+            button.setCheckable(True)
+            button.setObjectName(f"tool_{name}")
+            button.clicked.connect(lambda _=False, n=name: self.set_tool(n))
+            self.tool_buttons.addButton(button)
+            tool_row.addWidget(button)
+        layout.addWidget(tools)
+
+        labels = QGroupBox("Label")
+        label_row = QHBoxLayout(labels)
+        self.label_buttons: dict[int, QPushButton] = {}
+        group = QButtonGroup(self)
+        for value, name in LABEL_NAMES.items():
+            button = QPushButton(f"{value} {name}")
+            button.setCheckable(True)
+            r, g, b = CLASS_COLOURS[value]
+            button.setStyleSheet(
+                f"QPushButton {{ border: 2px solid rgb({r},{g},{b}); padding: 4px; }}"
+                f"QPushButton:checked {{ background: rgb({r},{g},{b}); color: {'black' if value == CONSOLIDATION else 'white'}; }}"
+            )
+            button.clicked.connect(lambda _=False, v=value: self.set_label(v))
+            group.addButton(button)
+            self.label_buttons[value] = button
+            label_row.addWidget(button)
+        layout.addWidget(labels)
+
+        form = QFormLayout()
+        self.brush_slider = QSlider(Qt.Orientation.Horizontal)
+        self.brush_slider.setRange(1, 101)
+        self.brush_slider.valueChanged.connect(self.set_brush_size)
+        self.brush_label = QLabel()
+        form.addRow("Brush ([ ])", self.brush_slider)
+        form.addRow("", self.brush_label)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
+        form.addRow("Overlay opacity", self.opacity_slider)
+        self.window_combo = QComboBox()
+        self.window_combo.addItems([*PRESETS, "8-bit full range", "Custom (right-drag)"])
+        self.window_combo.textActivated.connect(self.apply_window_preset)
+        form.addRow("Window", self.window_combo)
+        self.slice_slider = QSlider(Qt.Orientation.Horizontal)
+        self.slice_slider.setVisible(False)
+        self.slice_slider.sliderReleased.connect(lambda: self.open_path(self.ct.source, self.slice_slider.value()))
+        self.slice_label = QLabel()
+        self.slice_label.setVisible(False)
+        form.addRow(self.slice_label, self.slice_slider)
+        layout.addLayout(form)
+
+        self.overlay_check = QCheckBox("Show labels (O)")
+        self.overlay_check.setChecked(True)
+        self.overlay_check.toggled.connect(self.canvas.set_overlay_visible)
+        self.constrain_check = QCheckBox("Lesions stay inside the lung")
+        self.constrain_check.setChecked(True)
+        self.constrain_check.toggled.connect(self._rules_changed)
+        self.preserve_check = QCheckBox("Preserve other labels")
+        self.preserve_check.toggled.connect(self._rules_changed)
+        for widget in (self.overlay_check, self.constrain_check, self.preserve_check):
+            layout.addWidget(widget)
+
+        buttons = QHBoxLayout()
+        self.auto_lung_button = QPushButton("Auto lung")
+        self.auto_lung_button.setToolTip("Derive the lung from the CT (lesions are kept)")
+        self.auto_lung_button.clicked.connect(self.auto_lung)
+        self.clear_button = QPushButton("Clear lesions")
+        self.clear_button.clicked.connect(self.clear_lesions)
+        buttons.addWidget(self.auto_lung_button)
+        buttons.addWidget(self.clear_button)
+        layout.addLayout(buttons)
+
+        measures = QGroupBox("Measurements")
+        measures_layout = QVBoxLayout(measures)
+        self.measure_label = QLabel()
+        self.measure_label.setTextFormat(Qt.TextFormat.RichText)
+        measures_layout.addWidget(self.measure_label)
+        layout.addWidget(measures)
+        layout.addStretch(1)
+        notice = QLabel("Synthetic images are for research and education only, not for diagnosis.")
+        notice.setWordWrap(True)
+        palette = notice.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(150, 150, 150))
+        notice.setPalette(palette)
+        layout.addWidget(notice)
+
+        dock = QDockWidget("Labels", self)
+        dock.setObjectName("labels_dock")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        self.brush_slider.setValue(int(self.settings.value("brush_size", 9)))
+        self.opacity_slider.setValue(int(self.settings.value("opacity", 45)))
+        self.set_tool("brush")
+        self.set_label(GGO)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open image…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._refresh_recent()
+        file_menu.addSeparator()
+        self._action(file_menu, "Open &project…", self.open_project_dialog)
+        self._action(file_menu, "&Save project", self.save_project, QKeySequence.StandardKey.Save)
+        self._action(file_menu, "Save project &as…", self.save_project_as, "Ctrl+Shift+S")
+        self._action(file_menu, "Export &labels as PNG…", self.export_labels_dialog)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit = bar.addMenu("&Edit")
+        self.undo_action = self._action(edit, "&Undo", self.undo, "Ctrl+Z")
+        self.redo_action = self._action(edit, "&Redo", self.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+        edit.addSeparator()
+        self._action(edit, "Auto &lung", self.auto_lung)
+        self._action(edit, "&Clear lesions", self.clear_lesions)
+
+        tools = bar.addMenu("&Tools")
+        group = QActionGroup(self)
+        for name, key in (("brush", "B"), ("eraser", "E"), ("fill", "F"), ("polygon", "P")):
+            action = self._action(tools, name.capitalize(), lambda _=False, n=name: self.set_tool(n), key)
+            group.addAction(action)
+        tools.addSeparator()
+        for value, name in LABEL_NAMES.items():
+            self._action(tools, f"Label {value}: {name}", lambda _=False, v=value: self.set_label(v), str(value))
+        self._action(tools, "Smaller brush", lambda: self.brush_slider.setValue(self.brush_slider.value() - 2), "[")
+        self._action(tools, "Larger brush", lambda: self.brush_slider.setValue(self.brush_slider.value() + 2), "]")
+
+        view = bar.addMenu("&View")
+        self._action(view, "&Fit to window", self.canvas.fit, "Ctrl+0")
+        self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._action(view, "Toggle &labels", lambda: self.overlay_check.toggle(), "O")
+        for name in PRESETS:
+            self._action(view, f"Window: {name}", lambda _=False, n=name: self.apply_window_preset(n))
+
+        image = bar.addMenu("&Image")
+        self._action(image, "Set pixel &spacing…", self.spacing_dialog)
+
+    def _build_status(self) -> None:
+        self.cursor_label = QLabel()
+        self.spacing_label = QLabel()
+        self.window_label = QLabel()
+        for widget in (self.cursor_label, self.window_label, self.spacing_label):
+            self.statusBar().addPermanentWidget(widget)
+
+    # ================================================================== state
+    @property
+    def spacing(self) -> tuple[float, float] | None:
+        if self.spacing_override:
+            return self.spacing_override
+        return self.ct.spacing if self.ct is not None else None
+
+    @property
+    def has_unsaved_work(self) -> bool:
+        return self.document is not None and self.document.revision != self._saved_revision
+
+    def set_tool(self, name: str) -> None:
+        self.canvas.set_tool(name)
+        for button in self.tool_buttons.buttons():
+            button.setChecked(button.objectName() == f"tool_{name}")
+
+    def set_label(self, value: int) -> None:
+        self.canvas.label = value
+        for v, button in self.label_buttons.items():
+            button.setChecked(v == value)
+
+    def set_brush_size(self, size: int) -> None:
+        self.canvas.brush_size = int(size)
+        self.settings.setValue("brush_size", int(size))
+        spacing = self.spacing
+        mm = f"{size * spacing[1]:.1f} mm" if spacing else "spacing unknown"
+        self.brush_label.setText(f"{size} px ({mm})")
+
+    def _rules_changed(self) -> None:
+        if self.document is not None:
+            self.document.rules.constrain_to_lung = self.constrain_check.isChecked()
+            self.document.rules.preserve_labels = self.preserve_check.isChecked()
+
+    # ================================================================== opening
+    def show_error(self, title: str, message: str) -> None:
+        self.errors.append(message)
+        self.statusBar().showMessage(message, 10_000)
+        if not getattr(self, "_quiet_errors", False):
+            QMessageBox.critical(self, title, message)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open CT image", str(self.settings.value("last_dir", "")), OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, index: int | None = None, labels: np.ndarray | None = None) -> bool:
+        """Open a slice; on failure show a one-line error and keep the current work as it was."""
+        from gan.ctio import read_slice, read_label_image
+        from gan.labels import label_map_from_lesions, validate_lesion_mask
+        from gan.lung import derive_lung_mask
+        from gan.paths import sample_lesions_path, sample_slice_path
+
+        path = Path(path)
+        try:
+            kind = file_kind(path) if path.exists() else "missing"
+            if kind == "dicom-folder" and index is None:
+                n = len(list_dicom_series(path))
+                index = 0 if n == 1 else self._choose_index(f"{path.name}: {n} slices", n, n // 2)
+                if index is None:
+                    return False
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                ct = read_slice(path, index)
+            if labels is None:
+                lesions = None
+                if path.resolve() == sample_slice_path().resolve():
+                    lesions = validate_lesion_mask(read_label_image(sample_lesions_path()))
+                lung = derive_lung_mask(ct, lesion_mask=lesions)
+                labels = label_map_from_lesions(lesions if lesions is not None else np.zeros(ct.shape, np.uint8), lung)
+            elif labels.shape != ct.shape:
+                raise LabelFormatError(f"labels {labels.shape} do not match the image {ct.shape}")
+        except (CTReadError, LabelFormatError, OSError, ValueError) as exc:
+            self.show_error("Cannot open file", str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+            return False
+        for w in caught:
+            self.statusBar().showMessage(f"Note: {w.message}", 10_000)
+        self._set_slice(ct, labels)
+        self._remember_recent(path)
+        return True
+
+    def _set_slice(self, ct: CTSlice, labels: np.ndarray) -> None:
+        self.ct = ct
+        self.spacing_override = None
+        self.document = MaskDocument(labels)
+        self._rules_changed()
+        self.document.subscribe(lambda _region: self._document_changed())
+        self._saved_revision = self._autosaved_revision = self.document.revision
+        window = LUNG_WINDOW if ct.is_hu else ct.default_window()
+        self.canvas.set_content(ct.pixels, self.document, window)
+        self.window_combo.setEnabled(True)
+        self.window_combo.setCurrentText(next(iter(PRESETS)) if ct.is_hu else "8-bit full range")
+        n_slices = ct.metadata.get("n_slices")
+        self.slice_slider.setVisible(bool(n_slices and n_slices > 1))
+        self.slice_label.setVisible(self.slice_slider.isVisible())
+        if n_slices:
+            self.slice_slider.setRange(0, n_slices - 1)
+            self.slice_slider.setValue(ct.slice_index or 0)
+            self.slice_label.setText(f"Slice {ct.slice_index}/{n_slices - 1}")
+        name = ct.source.name if ct.source else "untitled"
+        self.setWindowTitle(f"{name} - {APP_NAME}")
+        self._show_window(window.level, window.width)
+        self._show_spacing()
+        self.set_brush_size(self.brush_slider.value())
+        self._document_changed()
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("recent", recent[:10])
+        self.settings.setValue("last_dir", str(path.resolve().parent))
+        self._refresh_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            if urls[0].endswith(SUFFIX):
+                self.open_project(urls[0])
+            else:
+                self.open_path(urls[0])
+
+    # ================================================================== editing
+    def undo(self) -> None:
+        if self.document is not None:
+            self.document.undo()
+            self._update_actions()
+
+    def redo(self) -> None:
+        if self.document is not None:
+            self.document.redo()
+            self._update_actions()
+
+    def auto_lung(self) -> None:
+        from gan.lung import derive_lung_mask
+
+        if self.ct is None or self.document is None:
+            return
+        lesions = np.asarray(self.document.labels) >= GGO
+        self.document.set_lung(derive_lung_mask(self.ct, lesion_mask=lesions))
+        self._update_actions()
+
+    def clear_lesions(self) -> None:
+        if self.document is not None:
+            self.document.clear_lesions()
+            self._update_actions()
+
+    def _update_actions(self) -> None:
+        has = self.document is not None
+        self.undo_action.setEnabled(has and self.document.can_undo)
+        self.redo_action.setEnabled(has and self.document.can_redo)
+
+    def _document_changed(self) -> None:
+        self._update_actions()
+        if self.document is None:
+            return
+        areas = measure_areas(np.asarray(self.document.labels), self.spacing)
+
+        def row(name, px):
+            mm2 = areas.mm2(px)
+            mm = f"{mm2:,.0f} mm²" if mm2 is not None else "spacing unknown"
+            return f"<tr><td>{name}</td><td align=right>{px:,} px</td><td align=right>&nbsp;{mm}</td></tr>"
+
+        involvement = areas.involvement
+        pct = f"{100 * involvement:.1f} %" if involvement is not None else "no lung"
+        self.measure_label.setText(
+            "<table>" + row("GGO", areas.ggo_px) + row("Consolidation", areas.consolidation_px)
+            + row("Lung (all)", areas.lung_region_px) + "</table>"
+            + f"<p>Lung involved: <b>{pct}</b></p>"
+        )
+        title = self.windowTitle().removesuffix(" *")
+        self.setWindowTitle(title + (" *" if self.has_unsaved_work else ""))
+
+    # ================================================================== view
+    def apply_window_preset(self, name: str) -> None:
+        if self.ct is None:
+            return
+        if name in PRESETS:
+            if not self.ct.is_hu:
+                self.statusBar().showMessage("HU presets need an image in HU (DICOM or NIfTI); this one is 8-bit", 8000)
+                return
+            window = PRESETS[name]
+        elif name == "8-bit full range":
+            window = self.ct.default_window()
+        else:
+            return
+        self.canvas.set_window(window.level, window.width)
+        self.window_combo.setCurrentText(name)
+
+    def _show_window(self, level: float, width: float) -> None:
+        units = "HU" if self.ct is not None and self.ct.is_hu else ""
+        self.window_label.setText(f"L {level:.0f} / W {width:.0f} {units}".strip())
+
+    def _show_spacing(self) -> None:
+        spacing = self.spacing
+        self.spacing_label.setText(f"{spacing[0]:.3f} × {spacing[1]:.3f} mm" if spacing else "spacing unknown")
+
+    def _show_cursor_value(self, row: int, col: int) -> None:
+        if self.ct is None or not (0 <= row < self.ct.shape[0] and 0 <= col < self.ct.shape[1]):
+            self.cursor_label.setText("")
+            return
+        value = float(self.ct.pixels[row, col])
+        if self.ct.is_hu:
+            text = f"{value:.0f} HU"
+        elif self.ct.value_kind == "uint8":
+            text = f"{value:.0f} (8-bit display value, not HU)"
+        else:
+            text = f"{value:.0f} (raw value)"
+        label = int(self.document.labels[row, col]) if self.document is not None else 0
+        name = {0: "background", **{k: v for k, v in LABEL_NAMES.items()}}[label]
+        self.cursor_label.setText(f"x {col}, y {row}: {text}, {name}")
+
+    def spacing_dialog(self) -> None:
+        if self.ct is None:
+            return
+        current = self.spacing[0] if self.spacing else 0.7
+        value, ok = QInputDialog.getDouble(self, "Pixel spacing", "Pixel spacing (mm, square pixels):", current, 0.01, 10.0, 3)
+        if ok:
+            self.set_spacing((value, value))
+
+    def set_spacing(self, spacing: tuple[float, float]) -> None:
+        self.spacing_override = (float(spacing[0]), float(spacing[1]))
+        self._show_spacing()
+        self.set_brush_size(self.brush_slider.value())
+        self._document_changed()
+
+    # ================================================================== projects, autosave
+    def current_project(self) -> Project | None:
+        if self.document is None or self.ct is None:
+            return None
+        return Project(
+            image_path=str(self.ct.source.resolve()) if self.ct.source else None,
+            image_index=self.ct.slice_index if self.ct.slice_index is not None else self.ct.frame,
+            labels=np.asarray(self.document.labels),
+            spacing_override=self.spacing_override,
+            view={"level": self.canvas.window.level, "width": self.canvas.window.width,
+                  "opacity": self.canvas.opacity, "overlay_visible": self.canvas.overlay_visible},
+        )
+
+    def save_project(self) -> bool:
+        if self.project_path is None:
+            return self.save_project_as()
+        return self._write_project(self.project_path)
+
+    def save_project_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})")
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_suffix(SUFFIX)
+        return self._write_project(path)
+
+    def _write_project(self, path: Path) -> bool:
+        project = self.current_project()
+        if project is None:
+            return False
+        try:
+            project.save(path)
+        except OSError as exc:
+            self.show_error("Cannot save project", f"{path}: {exc}")
+            return False
+        self.project_path = path
+        self._saved_revision = self.document.revision
+        self._document_changed()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})")
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str | Path, remember: bool = True) -> bool:
+        try:
+            project = Project.load(path)
+        except ProjectError as exc:
+            self.show_error("Cannot open project", str(exc))
+            return False
+        if not project.image_path:
+            self.show_error("Cannot open project", f"{path}: the project names no image")
+            return False
+        if not self.open_path(project.image_path, project.image_index, labels=project.labels):
+            return False
+        if project.spacing_override:
+            self.set_spacing(project.spacing_override)
+        view = project.view or {}
+        if "level" in view and "width" in view:
+            self.canvas.set_window(view["level"], view["width"])
+        if "opacity" in view:
+            self.opacity_slider.setValue(round(100 * float(view["opacity"])))
+        if "overlay_visible" in view:
+            self.overlay_check.setChecked(bool(view["overlay_visible"]))
+        if remember:
+            self.project_path = Path(path)
+        return True
+
+    def export_labels_dialog(self) -> None:
+        from gan.ctio import write_png
+
+        if self.document is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export label map", "labels.png", "PNG (*.png)")
+        if path:
+            write_png(path, np.asarray(self.document.labels), text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"})
+
+    @property
+    def recovery_path(self) -> Path:
+        return self.recovery_dir / RECOVERY_NAME
+
+    def autosave(self) -> bool:
+        """Write the recovery file when there is unsaved work newer than the last autosave."""
+        if self.document is None or self.document.revision == self._autosaved_revision or not self.has_unsaved_work:
+            return False
+        project = self.current_project()
+        try:
+            self.recovery_dir.mkdir(parents=True, exist_ok=True)
+            project.save(self.recovery_path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 10_000)
+            return False
+        self._autosaved_revision = self.document.revision
+        self.statusBar().showMessage(f"Autosaved {time.strftime('%H:%M:%S')}", 3000)
+        return True
+
+    def offer_recovery(self) -> bool:
+        """After a crash, offer to restore the recovery file; True if restored."""
+        if not self.recovery_path.exists():
+            return False
+        if self._ask("Restore unsaved work?", "CT Lesion Studio did not close cleanly. Restore the work it autosaved?"):
+            restored = self.open_project(self.recovery_path, remember=False)
+            if restored:
+                self._saved_revision = -1  # restored work is unsaved until saved
+                self._document_changed()
+                return True
+        self.recovery_path.unlink(missing_ok=True)
+        return False
+
+    def closeEvent(self, event) -> None:
+        if self.has_unsaved_work and not self._ask("Unsaved changes", "Quit without saving the labels?"):
+            event.ignore()
+            return
+        self.recovery_path.unlink(missing_ok=True)
+        event.accept()
+
+    # ================================================================== dialogs
+    def _ask_dialog(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _choose_index_dialog(self, title: str, count: int, default: int) -> int | None:
+        value, ok = QInputDialog.getInt(self, "Choose slice", f"{title}\nSlice (0–{count - 1}):", default, 0, count - 1)
+        return value if ok else None

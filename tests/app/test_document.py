@@ -1,0 +1,83 @@
+"""MaskDocument: edits, paint rules, diff-based undo/redo. No Qt."""
+
+import numpy as np
+import pytest
+
+from app.document import MaskDocument
+from app.tools import disc_stroke_mask, flood_region, polygon_mask
+from gan.labels import BACKGROUND, CONSOLIDATION, GGO, LUNG
+from tests.conftest import phantom
+
+
+@pytest.fixture()
+def doc():
+    _, labels = phantom(64)
+    return MaskDocument(labels)
+
+
+def test_undo_redo_restore_exactly_and_a_stroke_is_one_step(doc):
+    original = np.array(doc.labels)
+    doc.begin_stroke()
+    doc.paint(disc_stroke_mask(doc.shape, (30, 20), (30, 20), 7), LUNG)
+    doc.paint(disc_stroke_mask(doc.shape, (30, 20), (34, 44), 7), LUNG)
+    doc.end_stroke()
+    painted = np.array(doc.labels)
+    assert (painted != original).sum() > 0
+    assert doc.undo() and np.array_equal(doc.labels, original)
+    assert not doc.can_undo and doc.redo() and np.array_equal(doc.labels, painted)
+    doc.clear_lesions()
+    doc.undo()
+    assert np.array_equal(doc.labels, painted)
+
+
+def test_history_keeps_many_steps_as_small_diffs(doc):
+    for i in range(150):
+        doc.paint(disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3), LUNG if i % 2 else BACKGROUND + 1)
+        doc.erase(disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3), LUNG)
+    assert len(doc._undo) >= 100
+    # diffs, not snapshots: far less than 100 copies of the 64x64 map
+    assert doc.history_bytes() < 100 * 64 * 64
+
+
+def test_eraser_returns_lesions_to_lung_and_lung_to_background(doc):
+    everything = np.ones(doc.shape, bool)
+    doc.erase(everything, GGO)
+    assert GGO not in doc.labels and (doc.labels == LUNG).sum() > 0
+    doc.erase(everything, LUNG)
+    assert set(np.unique(doc.labels)) == {BACKGROUND, CONSOLIDATION}
+
+
+def test_lesion_painting_outside_the_lung_is_blocked_unless_unconstrained(doc):
+    outside = np.zeros(doc.shape, bool)
+    outside[0:4, 0:4] = True  # air
+    assert doc.paint(outside, GGO) == 0
+    doc.rules.constrain_to_lung = False
+    assert doc.paint(outside, GGO) == 16
+
+
+def test_preserve_other_labels(doc):
+    everything = np.ones(doc.shape, bool)
+    before = np.array(doc.labels)
+    doc.rules.preserve_labels = True
+    doc.paint(everything, CONSOLIDATION)
+    after = np.array(doc.labels)
+    assert np.array_equal(after[before == GGO], before[before == GGO])  # GGO kept
+    assert (after[before == LUNG] == CONSOLIDATION).all()
+
+
+def test_fill_and_polygon_masks(doc):
+    labels = np.array(doc.labels)
+    region = flood_region(labels, 20, 19)  # inside the left lung (label 1)
+    assert region[20, 19] and not region[0, 0] and (labels[region] == LUNG).all()
+    square = polygon_mask(doc.shape, [(10, 10), (10, 20), (20, 20), (20, 10)])
+    assert square[15, 15] and not square[25, 25] and 100 <= square.sum() <= 121
+
+
+def test_events_report_the_changed_region(doc):
+    seen = []
+    doc.subscribe(seen.append)
+    mask = np.zeros(doc.shape, bool)
+    mask[20:23, 30:35] = True
+    doc.rules.constrain_to_lung = False
+    doc.paint(mask, GGO)
+    assert seen[-1] == (20, 23, 30, 35)

@@ -1,0 +1,164 @@
+"""The editor window under pytest-qt (offscreen): strokes, keys, tools, measurements, projects,
+recovery, bad files."""
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QPoint, QSettings, Qt
+from PyQt6.QtTest import QTest
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path):
+    from app.main_window import MainWindow
+    from gan.paths import sample_slice_path
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", ask=lambda *_: True,
+                   choose_index=lambda *_: 0)
+    w._quiet_errors = True
+    qtbot.addWidget(w)
+    w.resize(1000, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_path(sample_slice_path())
+    return w
+
+
+def viewport_point(window, row, col) -> QPoint:
+    view = window.canvas
+    return view.mapFromScene(col + 0.5, row + 0.5)
+
+
+def test_sample_opens_with_its_labels(window):
+    labels = np.asarray(window.document.labels)
+    assert {1, 2, 3} <= set(np.unique(labels))
+    assert "8-bit display value" in (window._show_cursor_value(256, 256) or window.cursor_label.text())
+
+
+def test_mouse_stroke_paints_where_expected_and_undo_restores(window, qtbot):
+    before = np.array(window.document.labels)
+    lung_rows, lung_cols = np.nonzero(before == 1)
+    row, col = int(lung_rows[len(lung_rows) // 2]), int(lung_cols[len(lung_cols) // 2])
+    window.set_label(3)
+    window.set_tool("brush")
+    viewport = window.canvas.viewport()
+    start = viewport_point(window, row, col)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, viewport_point(window, row, col + 6))
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, row, col + 6))
+    after = np.array(window.document.labels)
+    assert after[row, col] == 3
+    changed = np.argwhere(after != before)
+    assert np.abs(changed[:, 0] - row).max() <= window.canvas.brush_size
+    window.undo()
+    assert np.array_equal(window.document.labels, before)
+    window.redo()
+    assert np.array_equal(window.document.labels, after)
+
+
+def test_keys_switch_tools_labels_and_brush_size(window, qtbot):
+    window.activateWindow()
+    for key, tool in ((Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_P, "polygon"), (Qt.Key.Key_B, "brush")):
+        QTest.keyClick(window, key)
+        assert window.canvas.tool_name == tool
+    QTest.keyClick(window, Qt.Key.Key_1)
+    assert window.canvas.label == 1
+    QTest.keyClick(window, Qt.Key.Key_3)
+    assert window.canvas.label == 3
+    size = window.canvas.brush_size
+    QTest.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.canvas.brush_size == size + 2
+
+
+def test_fill_and_polygon_by_mouse(window):
+    doc = window.document
+    labels = np.array(doc.labels)
+    window.set_tool("polygon")
+    window.set_label(2)
+    rows, cols = np.nonzero(labels == 1)
+    r, c = int(rows.mean()), int(cols[np.argmin(np.abs(rows - rows.mean()))])
+    viewport = window.canvas.viewport()
+    for dr, dc in ((0, 0), (0, 4), (4, 4), (4, 0)):
+        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, r + dr, c + dc))
+    window.canvas.finish_polygon()
+    assert (np.array(doc.labels) != labels).sum() > 0
+    window.undo()
+    window.set_tool("fill")
+    window.set_label(3)
+    target = np.argwhere(np.array(doc.labels) == 2)[0]
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, *target))
+    assert np.array(doc.labels)[tuple(target)] == 3
+
+
+def test_painting_outside_the_lung_is_blocked_when_constrained(window):
+    viewport = window.canvas.viewport()
+    window.set_label(2)
+    before = np.array(window.document.labels)
+    point = viewport_point(window, 5, 5)  # air in the corner
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    assert np.array_equal(window.document.labels, before)
+    window.constrain_check.setChecked(False)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    assert window.document.labels[5, 5] == 2
+
+
+def test_area_readout_matches_a_known_disc(window):
+    from app.tools import disc_stroke_mask
+
+    window.set_spacing((0.5, 0.5))
+    window.document.clear_lesions()
+    disc = disc_stroke_mask(window.document.shape, (250, 150), (250, 150), 21)
+    window.document.rules.constrain_to_lung = False
+    window.document.paint(disc, 3)
+    n = int(disc.sum())
+    text = window.measure_label.text()
+    assert f"{n:,} px" in text and f"{n * 0.25:,.0f} mm²" in text
+
+
+def test_project_round_trip(window, tmp_path):
+    window.set_spacing((0.7, 0.7))
+    window.document.clear_lesions()
+    labels = np.array(window.document.labels)
+    path = tmp_path / "case.ctlsproj"
+    assert window._write_project(path)
+    window.document.undo()
+    assert window.open_project(path)
+    assert np.array_equal(window.document.labels, labels) and window.spacing == (0.7, 0.7)
+
+
+def test_recovery_after_a_simulated_crash(window, qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    window.document.clear_lesions()
+    labels = np.array(window.document.labels)
+    assert window.autosave() and window.recovery_path.exists()
+    # the process dies here: no closeEvent, the recovery file stays
+    settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
+    second = MainWindow(settings=settings, recovery_dir=window.recovery_dir, ask=lambda *_: True)
+    second._quiet_errors = True
+    qtbot.addWidget(second)
+    assert second.offer_recovery()
+    assert np.array_equal(second.document.labels, labels) and second.has_unsaved_work
+
+
+@pytest.mark.parametrize("content", [b"DICM" * 10 + b"\x00" * 300, bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8))])
+def test_corrupt_files_show_an_error_and_keep_the_work(window, tmp_path, content):
+    labels = np.array(window.document.labels)
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(content)
+    assert not window.open_path(bad)
+    assert window.errors and "broken.dcm" in window.errors[-1] and "\n" not in window.errors[-1]
+    assert np.array_equal(window.document.labels, labels)
+
+
+def test_hu_image_opens_with_lung_window_and_reports_hu(window):
+    from pydicom.data import get_testdata_file
+
+    assert window.open_path(get_testdata_file("CT_small.dcm"))
+    assert window.canvas.window.level == -600 and window.canvas.window.width == 1500
+    window._show_cursor_value(10, 10)
+    assert "HU" in window.cursor_label.text() and "mm" in window.spacing_label.text()
