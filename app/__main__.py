@@ -38,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="slice of a NIfTI volume / DICOM series, or frame of a multi-frame DICOM",
     )
-    parser.add_argument("--lesions", help="with --overlay: lesion mask (MedSeg 0/1/2 convention) for PATH")
-    parser.add_argument("--overlay", metavar="OUT.png", help="headless: write the label overlay PNG and exit")
+    parser.add_argument(
+        "--lesions", help="with --overlay: lesion mask (MedSeg 0/1/2 convention) for PATH"
+    )
+    parser.add_argument(
+        "--overlay", metavar="OUT.png", help="headless: write the label overlay PNG and exit"
+    )
     parser.add_argument("--opacity", type=float, default=0.45, help="label overlay opacity (0..1)")
     return parser
 

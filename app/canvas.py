@@ -6,7 +6,13 @@ import numpy as np
 import qimage2ndarray
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
-from PyQt6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PyQt6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+)
 
 from app.document import MaskDocument
 from app.tools import TOOLS, PolygonTool, Tool
@@ -32,6 +38,7 @@ class CanvasView(QGraphicsView):
     cursorMoved = pyqtSignal(int, int)  # row, column (image pixels)
     windowChanged = pyqtSignal(float, float)  # level, width
     strokeFinished = pyqtSignal()
+    pixelClicked = pyqtSignal(int, int)  # row, column, with the select tool
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -45,9 +52,16 @@ class CanvasView(QGraphicsView):
         self._overlay_item = QGraphicsPixmapItem()
         self._cursor_item = QGraphicsEllipseItem()
         self._cursor_item.setPen(QPen(QColor(255, 255, 0), 0))
+        self._selection_item = QGraphicsPixmapItem()
         self._polygon_item = QGraphicsPathItem()
         self._polygon_item.setPen(QPen(QColor(255, 255, 0), 0, Qt.PenStyle.DashLine))
-        for item in (self._image_item, self._overlay_item, self._polygon_item, self._cursor_item):
+        for item in (
+            self._image_item,
+            self._overlay_item,
+            self._selection_item,
+            self._polygon_item,
+            self._cursor_item,
+        ):
             self.scene().addItem(item)
         self.pixels: np.ndarray | None = None
         self.document: MaskDocument | None = None
@@ -89,7 +103,9 @@ class CanvasView(QGraphicsView):
     def refresh_overlay(self) -> None:
         if self.document is None:
             return
-        rgba = overlay_rgba(np.asarray(self.document.labels), self.opacity if self.overlay_visible else 0.0)
+        rgba = overlay_rgba(
+            np.asarray(self.document.labels), self.opacity if self.overlay_visible else 0.0
+        )
         self._overlay_item.setPixmap(QPixmap.fromImage(qimage2ndarray.array2qimage(rgba)))
 
     def set_opacity(self, opacity: float) -> None:
@@ -100,7 +116,25 @@ class CanvasView(QGraphicsView):
         self.overlay_visible = bool(visible)
         self.refresh_overlay()
 
+    def set_selection(self, mask: np.ndarray | None) -> None:
+        """Outline the selected lesion (yellow), or clear the outline."""
+        if mask is None or not mask.any():
+            self._selection_item.setPixmap(QPixmap())
+            return
+        from scipy import ndimage as ndi
+
+        edge = mask & ~ndi.binary_erosion(mask)
+        rgba = np.zeros((*mask.shape, 4), np.uint8)
+        rgba[mask] = (255, 255, 0, 40)
+        rgba[edge] = (255, 255, 0, 255)
+        self._selection_item.setPixmap(QPixmap.fromImage(qimage2ndarray.array2qimage(rgba)))
+
     def set_tool(self, name: str) -> None:
+        if name == "select":
+            self.cancel_polygon()
+            self.tool_name = name
+            self._update_cursor_item(None)
+            return
         if name not in TOOLS:
             raise ValueError(f"unknown tool {name}")
         self.cancel_polygon()
@@ -154,12 +188,22 @@ class CanvasView(QGraphicsView):
 
     def mousePressEvent(self, event) -> None:
         button = event.button()
-        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space_down
+        ):
             self._panning = event.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if button == Qt.MouseButton.RightButton:
             self._windowing = (event.position(), self.window)
+            return
+        if (
+            button == Qt.MouseButton.LeftButton
+            and self.document is not None
+            and self.tool_name == "select"
+        ):
+            row, col = (int(np.floor(v + 0.5)) for v in self.image_pos(event))
+            self.pixelClicked.emit(row, col)
             return
         if button == Qt.MouseButton.LeftButton and self.document is not None:
             pos = self.image_pos(event)
@@ -198,7 +242,10 @@ class CanvasView(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
-        if self._panning is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+        if self._panning is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._panning = None
             self.unsetCursor()
             return

@@ -101,10 +101,14 @@ class MaskDocument:
         # first old value per pixel, current value as new
         order = np.argsort(indices, kind="stable")
         uniq, first = np.unique(indices[order], return_index=True)
-        diff = Diff(uniq.astype(np.int32), old[order][first], self._labels.ravel()[uniq].copy(), description)
+        diff = Diff(
+            uniq.astype(np.int32), old[order][first], self._labels.ravel()[uniq].copy(), description
+        )
         changed = diff.old != diff.new
         if changed.any():
-            self._push(Diff(diff.indices[changed], diff.old[changed], diff.new[changed], description))
+            self._push(
+                Diff(diff.indices[changed], diff.old[changed], diff.new[changed], description)
+            )
 
     def _push(self, diff: Diff) -> None:
         self._undo.append(diff)
@@ -184,5 +188,7 @@ class MaskDocument:
     def set_lung(self, lung_mask: np.ndarray, description: str = "auto lung") -> int:
         """Make ``lung_mask`` the lung; lesions stay (they are lung by definition)."""
         lung_mask = np.asarray(lung_mask, bool)
-        new = np.where(self._labels >= GGO, self._labels, np.where(lung_mask, LUNG, BACKGROUND)).astype(np.uint8)
+        new = np.where(
+            self._labels >= GGO, self._labels, np.where(lung_mask, LUNG, BACKGROUND)
+        ).astype(np.uint8)
         return self.replace(new, description)

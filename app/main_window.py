@@ -15,8 +15,10 @@ from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDockWidget,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -24,7 +26,9 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -32,20 +36,33 @@ from PyQt6.QtWidgets import (
 from app.canvas import CanvasView
 from app.document import MaskDocument
 from app.project import SUFFIX, Project, ProjectError
-from gan.ctio import LUNG_WINDOW, MEDIASTINUM_WINDOW, CTReadError, CTSlice, Window, file_kind, list_dicom_series
+from gan.ctio import (
+    LUNG_WINDOW,
+    MEDIASTINUM_WINDOW,
+    CTReadError,
+    CTSlice,
+    file_kind,
+    list_dicom_series,
+)
 from gan.labels import CLASS_COLOURS, CONSOLIDATION, GGO, LUNG, LabelFormatError
 from gan.lesions import measure_areas
 
 APP_NAME = "CT Lesion Studio"
 AUTOSAVE_MS = 30_000
 RECOVERY_NAME = "recovery" + SUFFIX
-OPEN_FILTER = "CT images (*.dcm *.dicom *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+OPEN_FILTER = (
+    "CT images (*.dcm *.dicom *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+)
 LABEL_NAMES = {LUNG: "Lung", GGO: "GGO", CONSOLIDATION: "Consolidation"}
 PRESETS = {"Lung (L -600 / W 1500)": LUNG_WINDOW, "Mediastinum (L 40 / W 400)": MEDIASTINUM_WINDOW}
+TOOL_KEYS = (("brush", "B"), ("eraser", "E"), ("fill", "F"), ("polygon", "P"), ("select", "S"))
 
 
 def default_recovery_dir() -> Path:
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home() / ".ct-lesion-studio")
+    return Path(
+        QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        or Path.home() / ".ct-lesion-studio"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -82,6 +99,8 @@ class MainWindow(QMainWindow):
         self.canvas.cursorMoved.connect(self._show_cursor_value)
         self.canvas.windowChanged.connect(self._show_window)
         self.canvas.strokeFinished.connect(self._update_actions)
+        self.canvas.pixelClicked.connect(self.select_lesion_at)
+        self.selection: np.ndarray | None = None
 
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -95,7 +114,7 @@ class MainWindow(QMainWindow):
         tools = QGroupBox("Tool")
         tool_row = QHBoxLayout(tools)
         self.tool_buttons = QButtonGroup(self)
-        for name, key in (("brush", "B"), ("eraser", "E"), ("fill", "F"), ("polygon", "P")):
+        for name, key in TOOL_KEYS:
             button = QPushButton(f"{name.capitalize()} ({key})")
             button.setCheckable(True)
             button.setObjectName(f"tool_{name}")
@@ -131,7 +150,7 @@ class MainWindow(QMainWindow):
         form.addRow("", self.brush_label)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
+        self.opacity_slider.valueChanged.connect(self._opacity_changed)
         form.addRow("Overlay opacity", self.opacity_slider)
         self.window_combo = QComboBox()
         self.window_combo.addItems([*PRESETS, "8-bit full range", "Custom (right-drag)"])
@@ -139,7 +158,7 @@ class MainWindow(QMainWindow):
         form.addRow("Window", self.window_combo)
         self.slice_slider = QSlider(Qt.Orientation.Horizontal)
         self.slice_slider.setVisible(False)
-        self.slice_slider.sliderReleased.connect(lambda: self.open_path(self.ct.source, self.slice_slider.value()))
+        self.slice_slider.sliderReleased.connect(self._slice_chosen)
         self.slice_label = QLabel()
         self.slice_label.setVisible(False)
         form.addRow(self.slice_label, self.slice_slider)
@@ -166,6 +185,8 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.clear_button)
         layout.addLayout(buttons)
 
+        layout.addWidget(self._build_augment_panel())
+
         measures = QGroupBox("Measurements")
         measures_layout = QVBoxLayout(measures)
         self.measure_label = QLabel()
@@ -182,14 +203,80 @@ class MainWindow(QMainWindow):
 
         dock = QDockWidget("Labels", self)
         dock.setObjectName("labels_dock")
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        dock.setWidget(panel)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        scroll.setMinimumWidth(panel.sizeHint().width() + 24)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
         self.brush_slider.setValue(int(self.settings.value("brush_size", 9)))
         self.opacity_slider.setValue(int(self.settings.value("opacity", 45)))
         self.set_tool("brush")
         self.set_label(GGO)
+
+    def _build_augment_panel(self) -> QGroupBox:
+        box = QGroupBox("Augment (select a lesion with S, then)")
+        grid = QGridLayout(box)
+        self.margin_spin = QDoubleSpinBox(
+            suffix=" mm", minimum=0.5, maximum=30.0, value=2.0, singleStep=0.5
+        )
+        grow, shrink = QPushButton("Grow"), QPushButton("Shrink")
+        grow.clicked.connect(lambda: self.edit_selection("grow"))
+        shrink.clicked.connect(lambda: self.edit_selection("shrink"))
+        grid.addWidget(self.margin_spin, 0, 0)
+        grid.addWidget(grow, 0, 1)
+        grid.addWidget(shrink, 0, 2)
+        self.angle_spin = QDoubleSpinBox(suffix="°", minimum=-180, maximum=180, value=15)
+        self.scale_spin = QDoubleSpinBox(
+            prefix="×", minimum=0.2, maximum=5.0, value=1.2, singleStep=0.1
+        )
+        rotate, scale = QPushButton("Rotate"), QPushButton("Scale")
+        rotate.clicked.connect(lambda: self.edit_selection("rotate"))
+        scale.clicked.connect(lambda: self.edit_selection("scale"))
+        grid.addWidget(self.angle_spin, 1, 0)
+        grid.addWidget(rotate, 1, 1)
+        grid.addWidget(self.scale_spin, 2, 0)
+        grid.addWidget(scale, 2, 1)
+        mirror, deform = QPushButton("Mirror"), QPushButton("Deform")
+        mirror.setToolTip("Copy the lesion across the midline into the other lung")
+        mirror.clicked.connect(lambda: self.edit_selection("mirror"))
+        deform.clicked.connect(lambda: self.edit_selection("deform"))
+        grid.addWidget(mirror, 1, 2)
+        grid.addWidget(deform, 2, 2)
+        moves = QHBoxLayout()
+        for text, shift in (("←", (0, -1)), ("→", (0, 1)), ("↑", (-1, 0)), ("↓", (1, 0))):
+            button = QPushButton(text)
+            button.setToolTip("Move the lesion by the margin")
+            button.clicked.connect(lambda _=False, d=shift: self.edit_selection("move", d))
+            moves.addWidget(button)
+        grid.addLayout(moves, 3, 0, 1, 3)
+
+        self.count_spin = QSpinBox(minimum=1, maximum=30, value=4, prefix="n ")
+        self.ggo_spin = QSpinBox(minimum=0, maximum=100, value=70, suffix=" % GGO")
+        self.target_spin = QSpinBox(minimum=1, maximum=90, value=20, suffix=" % lung")
+        self.seed_spin = QSpinBox(minimum=0, maximum=999_999, value=0, prefix="seed ")
+        self.shape_combo = QComboBox()
+        self.shape_combo.addItems(["Procedural shapes", "Real lesion shapes"])
+        generate = QPushButton("Random lesions")
+        generate.clicked.connect(self.add_random_lesions)
+        augment = QPushButton("Augment all")
+        augment.setToolTip(
+            "The paper's test-time augmentation of the lesions: rotation, scale, elastic"
+        )
+        augment.clicked.connect(self.augment_all)
+        grid.addWidget(self.count_spin, 4, 0)
+        grid.addWidget(self.ggo_spin, 4, 1)
+        grid.addWidget(self.target_spin, 4, 2)
+        grid.addWidget(self.shape_combo, 5, 0, 1, 2)
+        grid.addWidget(self.seed_spin, 5, 2)
+        grid.addWidget(generate, 6, 0, 1, 2)
+        grid.addWidget(augment, 6, 2)
+        return box
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -210,6 +297,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &project…", self.open_project_dialog)
         self._action(file_menu, "&Save project", self.save_project, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Save project &as…", self.save_project_as, "Ctrl+Shift+S")
+        self._action(file_menu, "&Import labels…", self.import_labels_dialog, "Ctrl+I")
         self._action(file_menu, "Export &labels as PNG…", self.export_labels_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -223,22 +311,45 @@ class MainWindow(QMainWindow):
 
         tools = bar.addMenu("&Tools")
         group = QActionGroup(self)
-        for name, key in (("brush", "B"), ("eraser", "E"), ("fill", "F"), ("polygon", "P")):
-            action = self._action(tools, name.capitalize(), lambda _=False, n=name: self.set_tool(n), key)
+        for name, key in TOOL_KEYS:
+            action = self._action(
+                tools, name.capitalize(), lambda _=False, n=name: self.set_tool(n), key
+            )
             group.addAction(action)
         tools.addSeparator()
         for value, name in LABEL_NAMES.items():
-            self._action(tools, f"Label {value}: {name}", lambda _=False, v=value: self.set_label(v), str(value))
-        self._action(tools, "Smaller brush", lambda: self.brush_slider.setValue(self.brush_slider.value() - 2), "[")
-        self._action(tools, "Larger brush", lambda: self.brush_slider.setValue(self.brush_slider.value() + 2), "]")
+            self._action(
+                tools,
+                f"Label {value}: {name}",
+                lambda _=False, v=value: self.set_label(v),
+                str(value),
+            )
+        self._action(
+            tools,
+            "Smaller brush",
+            lambda: self.brush_slider.setValue(self.brush_slider.value() - 2),
+            "[",
+        )
+        self._action(
+            tools,
+            "Larger brush",
+            lambda: self.brush_slider.setValue(self.brush_slider.value() + 2),
+            "]",
+        )
 
         view = bar.addMenu("&View")
         self._action(view, "&Fit to window", self.canvas.fit, "Ctrl+0")
-        self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), QKeySequence.StandardKey.ZoomIn)
-        self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._action(
+            view, "Zoom &in", lambda: self.canvas.zoom(1.25), QKeySequence.StandardKey.ZoomIn
+        )
+        self._action(
+            view, "Zoom &out", lambda: self.canvas.zoom(0.8), QKeySequence.StandardKey.ZoomOut
+        )
         self._action(view, "Toggle &labels", lambda: self.overlay_check.toggle(), "O")
         for name in PRESETS:
-            self._action(view, f"Window: {name}", lambda _=False, n=name: self.apply_window_preset(n))
+            self._action(
+                view, f"Window: {name}", lambda _=False, n=name: self.apply_window_preset(n)
+            )
 
         image = bar.addMenu("&Image")
         self._action(image, "Set pixel &spacing…", self.spacing_dialog)
@@ -266,6 +377,146 @@ class MainWindow(QMainWindow):
         for button in self.tool_buttons.buttons():
             button.setChecked(button.objectName() == f"tool_{name}")
 
+    # ================================================================== augmentation
+    def select_lesion_at(self, row: int, col: int) -> None:
+        from gan.lesions import lesion_at
+
+        if self.document is None:
+            return
+        selection = lesion_at(np.asarray(self.document.labels), row, col)
+        self.selection = selection if selection.any() else None
+        self.canvas.set_selection(self.selection)
+        self.statusBar().showMessage(
+            f"Selected a lesion of {int(selection.sum()):,} px"
+            if selection.any()
+            else "No lesion there",
+            4000,
+        )
+
+    def _spacing_mm(self) -> float | None:
+        return self.spacing[1] if self.spacing else None
+
+    def edit_selection(self, op: str, direction: tuple[int, int] = (0, 0)) -> bool:
+        """Apply one augment operation to the selected lesion, as one undoable step."""
+        from gan import lesions as L
+
+        if self.document is None or self.selection is None:
+            self.statusBar().showMessage("Select a lesion first (Select tool, S)", 5000)
+            return False
+        labels = np.asarray(self.document.labels)
+        spacing = self._spacing_mm()
+        margin = self.margin_spin.value()
+        if op in ("grow", "shrink"):
+            new = L.resize_lesion(
+                labels, self.selection, margin if op == "grow" else -margin, spacing
+            )
+        elif op == "move":
+            step = margin / (spacing or L.ASSUMED_SPACING_MM)
+            new = L.transform_lesion(
+                labels, self.selection, shift=(direction[0] * step, direction[1] * step)
+            )
+        elif op == "rotate":
+            new = L.transform_lesion(labels, self.selection, angle_deg=self.angle_spin.value())
+        elif op == "scale":
+            new = L.transform_lesion(labels, self.selection, scale=self.scale_spin.value())
+        elif op == "mirror":
+            new = L.mirror_lesion(labels, self.selection)
+        elif op == "deform":
+            self.seed_spin.setValue(self.seed_spin.value() + 1)
+            new = L.deform_lesion(labels, self.selection, seed=self.seed_spin.value())
+        else:
+            raise ValueError(op)
+        old_selection = self.selection
+        self.document.replace(new, op)
+        if spacing is None and op in ("grow", "shrink", "move"):
+            self.statusBar().showMessage(
+                f"Pixel spacing unknown: {L.ASSUMED_SPACING_MM} mm assumed (Image > Set pixel spacing)",
+                8000,
+            )
+        moved = (new >= GGO) & ((labels < GGO) | old_selection)
+        self.selection = moved if moved.any() else None
+        self.canvas.set_selection(self.selection)
+        self._update_actions()
+        return True
+
+    def add_random_lesions(self) -> None:
+        from gan.lesions import default_lesion_bank, random_lesions
+
+        if self.document is None:
+            return
+        bank = default_lesion_bank() if self.shape_combo.currentIndex() == 1 else None
+        new = random_lesions(
+            np.asarray(self.document.labels),
+            self.count_spin.value(),
+            self.ggo_spin.value() / 100,
+            self.target_spin.value() / 100,
+            self.seed_spin.value(),
+            bank=bank,
+        )
+        self.document.replace(new, "random lesions")
+        self.seed_spin.setValue(self.seed_spin.value() + 1)
+        self._update_actions()
+
+    def augment_all(self) -> None:
+        from gan.lesions import augment_lesions
+
+        if self.document is None:
+            return
+        self.document.replace(
+            augment_lesions(np.asarray(self.document.labels), seed=self.seed_spin.value()),
+            "augment",
+        )
+        self.seed_spin.setValue(self.seed_spin.value() + 1)
+        self.selection = None
+        self.canvas.set_selection(None)
+        self._update_actions()
+
+    def import_labels_dialog(self) -> None:
+        if self.ct is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import labels",
+            str(self.settings.value("last_dir", "")),
+            "Labels (*.png *.nii *.nii.gz *.dcm);;All files (*)",
+        )
+        if path:
+            self.import_labels(path)
+
+    def import_labels(
+        self,
+        path: str | Path,
+        convention: str | None = None,
+        binary_class: int | None = None,
+        confirm: bool = True,
+    ) -> bool:
+        """Read a label file, preview the mapping (unless ``confirm`` is False), apply it."""
+        from app.import_dialog import ImportLabelsDialog
+        from gan.label_import import read_for_import
+
+        if self.ct is None or self.document is None:
+            return False
+        try:
+            file = read_for_import(path)
+        except (LabelFormatError, CTReadError, OSError, ValueError) as exc:
+            self.show_error("Cannot import labels", str(exc))
+            return False
+        dialog = ImportLabelsDialog(file, self.ct, np.asarray(self.document.labels), self)
+        if convention:
+            dialog.select_convention(convention)
+        if binary_class:
+            dialog.select_binary_class(binary_class)
+        if confirm and dialog.exec() != ImportLabelsDialog.DialogCode.Accepted:
+            return False
+        if dialog.result_labels is None:
+            self.show_error(
+                "Cannot import labels", dialog.summary.text().replace("<b>", "").replace("</b>", "")
+            )
+            return False
+        self.document.replace(dialog.result_labels, "import labels")
+        self._update_actions()
+        return True
+
     def set_label(self, value: int) -> None:
         self.canvas.label = value
         for v, button in self.label_buttons.items():
@@ -278,6 +529,10 @@ class MainWindow(QMainWindow):
         mm = f"{size * spacing[1]:.1f} mm" if spacing else "spacing unknown"
         self.brush_label.setText(f"{size} px ({mm})")
 
+    def _opacity_changed(self, value: int) -> None:
+        self.canvas.set_opacity(value / 100)
+        self.settings.setValue("opacity", int(value))
+
     def _rules_changed(self) -> None:
         if self.document is not None:
             self.document.rules.constrain_to_lung = self.constrain_check.isChecked()
@@ -287,17 +542,20 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         self.errors.append(message)
         self.statusBar().showMessage(message, 10_000)
-        if not getattr(self, "_quiet_errors", False):
-            QMessageBox.critical(self, title, message)
+        QMessageBox.critical(self, title, message)
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open CT image", str(self.settings.value("last_dir", "")), OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open CT image", str(self.settings.value("last_dir", "")), OPEN_FILTER
+        )
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path, index: int | None = None, labels: np.ndarray | None = None) -> bool:
+    def open_path(
+        self, path: str | Path, index: int | None = None, labels: np.ndarray | None = None
+    ) -> bool:
         """Open a slice; on failure show a one-line error and keep the current work as it was."""
-        from gan.ctio import read_slice, read_label_image
+        from gan.ctio import read_label_image, read_slice
         from gan.labels import label_map_from_lesions, validate_lesion_mask
         from gan.lung import derive_lung_mask
         from gan.paths import sample_lesions_path, sample_slice_path
@@ -318,11 +576,15 @@ class MainWindow(QMainWindow):
                 if path.resolve() == sample_slice_path().resolve():
                     lesions = validate_lesion_mask(read_label_image(sample_lesions_path()))
                 lung = derive_lung_mask(ct, lesion_mask=lesions)
-                labels = label_map_from_lesions(lesions if lesions is not None else np.zeros(ct.shape, np.uint8), lung)
+                labels = label_map_from_lesions(
+                    lesions if lesions is not None else np.zeros(ct.shape, np.uint8), lung
+                )
             elif labels.shape != ct.shape:
                 raise LabelFormatError(f"labels {labels.shape} do not match the image {ct.shape}")
         except (CTReadError, LabelFormatError, OSError, ValueError) as exc:
-            self.show_error("Cannot open file", str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+            self.show_error(
+                "Cannot open file", str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            )
             return False
         for w in caught:
             self.statusBar().showMessage(f"Note: {w.message}", 10_000)
@@ -334,6 +596,8 @@ class MainWindow(QMainWindow):
         self.ct = ct
         self.spacing_override = None
         self.document = MaskDocument(labels)
+        self.selection = None
+        self.canvas.set_selection(None)
         self._rules_changed()
         self.document.subscribe(lambda _region: self._document_changed())
         self._saved_revision = self._autosaved_revision = self.document.revision
@@ -354,6 +618,16 @@ class MainWindow(QMainWindow):
         self._show_spacing()
         self.set_brush_size(self.brush_slider.value())
         self._document_changed()
+
+    def _slice_chosen(self) -> None:
+        if self.ct is None or self.slice_slider.value() == self.ct.slice_index:
+            return
+        if self.has_unsaved_work and not self._ask(
+            "Unsaved changes", "Open another slice and drop this slice's labels?"
+        ):
+            self.slice_slider.setValue(self.ct.slice_index or 0)
+            return
+        self.open_path(self.ct.source, self.slice_slider.value())
 
     def _remember_recent(self, path: Path) -> None:
         recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
@@ -428,8 +702,11 @@ class MainWindow(QMainWindow):
         involvement = areas.involvement
         pct = f"{100 * involvement:.1f} %" if involvement is not None else "no lung"
         self.measure_label.setText(
-            "<table>" + row("GGO", areas.ggo_px) + row("Consolidation", areas.consolidation_px)
-            + row("Lung (all)", areas.lung_region_px) + "</table>"
+            "<table>"
+            + row("GGO", areas.ggo_px)
+            + row("Consolidation", areas.consolidation_px)
+            + row("Lung (all)", areas.lung_region_px)
+            + "</table>"
             + f"<p>Lung involved: <b>{pct}</b></p>"
         )
         title = self.windowTitle().removesuffix(" *")
@@ -441,7 +718,9 @@ class MainWindow(QMainWindow):
             return
         if name in PRESETS:
             if not self.ct.is_hu:
-                self.statusBar().showMessage("HU presets need an image in HU (DICOM or NIfTI); this one is 8-bit", 8000)
+                self.statusBar().showMessage(
+                    "HU presets need an image in HU (DICOM or NIfTI); this one is 8-bit", 8000
+                )
                 return
             window = PRESETS[name]
         elif name == "8-bit full range":
@@ -457,7 +736,9 @@ class MainWindow(QMainWindow):
 
     def _show_spacing(self) -> None:
         spacing = self.spacing
-        self.spacing_label.setText(f"{spacing[0]:.3f} × {spacing[1]:.3f} mm" if spacing else "spacing unknown")
+        self.spacing_label.setText(
+            f"{spacing[0]:.3f} × {spacing[1]:.3f} mm" if spacing else "spacing unknown"
+        )
 
     def _show_cursor_value(self, row: int, col: int) -> None:
         if self.ct is None or not (0 <= row < self.ct.shape[0] and 0 <= col < self.ct.shape[1]):
@@ -478,7 +759,9 @@ class MainWindow(QMainWindow):
         if self.ct is None:
             return
         current = self.spacing[0] if self.spacing else 0.7
-        value, ok = QInputDialog.getDouble(self, "Pixel spacing", "Pixel spacing (mm, square pixels):", current, 0.01, 10.0, 3)
+        value, ok = QInputDialog.getDouble(
+            self, "Pixel spacing", "Pixel spacing (mm, square pixels):", current, 0.01, 10.0, 3
+        )
         if ok:
             self.set_spacing((value, value))
 
@@ -497,8 +780,12 @@ class MainWindow(QMainWindow):
             image_index=self.ct.slice_index if self.ct.slice_index is not None else self.ct.frame,
             labels=np.asarray(self.document.labels),
             spacing_override=self.spacing_override,
-            view={"level": self.canvas.window.level, "width": self.canvas.window.width,
-                  "opacity": self.canvas.opacity, "overlay_visible": self.canvas.overlay_visible},
+            view={
+                "level": self.canvas.window.level,
+                "width": self.canvas.window.width,
+                "opacity": self.canvas.opacity,
+                "overlay_visible": self.canvas.overlay_visible,
+            },
         )
 
     def save_project(self) -> bool:
@@ -507,7 +794,9 @@ class MainWindow(QMainWindow):
         return self._write_project(self.project_path)
 
     def save_project_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})"
+        )
         if not path:
             return False
         path = Path(path)
@@ -531,7 +820,9 @@ class MainWindow(QMainWindow):
         return True
 
     def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})"
+        )
         if path:
             self.open_project(path)
 
@@ -566,7 +857,11 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export label map", "labels.png", "PNG (*.png)")
         if path:
-            write_png(path, np.asarray(self.document.labels), text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"})
+            write_png(
+                path,
+                np.asarray(self.document.labels),
+                text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
+            )
 
     @property
     def recovery_path(self) -> Path:
@@ -574,7 +869,11 @@ class MainWindow(QMainWindow):
 
     def autosave(self) -> bool:
         """Write the recovery file when there is unsaved work newer than the last autosave."""
-        if self.document is None or self.document.revision == self._autosaved_revision or not self.has_unsaved_work:
+        if (
+            self.document is None
+            or self.document.revision == self._autosaved_revision
+            or not self.has_unsaved_work
+        ):
             return False
         project = self.current_project()
         try:
@@ -591,7 +890,10 @@ class MainWindow(QMainWindow):
         """After a crash, offer to restore the recovery file; True if restored."""
         if not self.recovery_path.exists():
             return False
-        if self._ask("Restore unsaved work?", "CT Lesion Studio did not close cleanly. Restore the work it autosaved?"):
+        if self._ask(
+            "Restore unsaved work?",
+            "CT Lesion Studio did not close cleanly. Restore the work it autosaved?",
+        ):
             restored = self.open_project(self.recovery_path, remember=False)
             if restored:
                 self._saved_revision = -1  # restored work is unsaved until saved
@@ -601,7 +903,9 @@ class MainWindow(QMainWindow):
         return False
 
     def closeEvent(self, event) -> None:
-        if self.has_unsaved_work and not self._ask("Unsaved changes", "Quit without saving the labels?"):
+        if self.has_unsaved_work and not self._ask(
+            "Unsaved changes", "Quit without saving the labels?"
+        ):
             event.ignore()
             return
         self.recovery_path.unlink(missing_ok=True)
@@ -613,5 +917,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def _choose_index_dialog(self, title: str, count: int, default: int) -> int | None:
-        value, ok = QInputDialog.getInt(self, "Choose slice", f"{title}\nSlice (0–{count - 1}):", default, 0, count - 1)
+        value, ok = QInputDialog.getInt(
+            self, "Choose slice", f"{title}\nSlice (0–{count - 1}):", default, 0, count - 1
+        )
         return value if ok else None

@@ -35,15 +35,20 @@ class Project:
     view: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT,
-            "version": VERSION,
-            "image": {"path": self.image_path, "index": self.image_index},
-            "spacing_override": list(self.spacing_override) if self.spacing_override else None,
-            "view": self.view,
-            "label_convention": LABEL_MAP_CONVENTION,
-            "labels_png": base64.b64encode(encode_png(np.asarray(self.labels, np.uint8))).decode("ascii"),
-        }, indent=1)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "image": {"path": self.image_path, "index": self.image_index},
+                "spacing_override": list(self.spacing_override) if self.spacing_override else None,
+                "view": self.view,
+                "label_convention": LABEL_MAP_CONVENTION,
+                "labels_png": base64.b64encode(
+                    encode_png(np.asarray(self.labels, np.uint8))
+                ).decode("ascii"),
+            },
+            indent=1,
+        )
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, self.to_json())
@@ -60,7 +65,9 @@ class Project:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ProjectError(f"{path}: not a CT Lesion Studio project")
         if int(data.get("version", 0)) > VERSION:
-            raise ProjectError(f"{path}: project version {data['version']} is newer than this program")
+            raise ProjectError(
+                f"{path}: project version {data['version']} is newer than this program"
+            )
         try:
             png = base64.b64decode(data["labels_png"])
             labels = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)

@@ -9,7 +9,9 @@ from app.document import MaskDocument
 TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "F", "polygon": "P"}
 
 
-def disc_stroke_mask(shape, start: tuple[float, float], end: tuple[float, float], diameter: int) -> np.ndarray:
+def disc_stroke_mask(
+    shape, start: tuple[float, float], end: tuple[float, float], diameter: int
+) -> np.ndarray:
     """Pixels covered by a round brush of ``diameter`` moved from ``start`` to ``end`` (row, col)."""
     import cv2
 
@@ -95,10 +97,12 @@ class FillTool(Tool):
     name = "fill"
 
     def press(self, pos, label, size) -> None:
-        row, col = int(pos[0]), int(pos[1])
+        row, col = round(pos[0]), round(pos[1])  # pos is pixel-centred: round, not truncate
         h, w = self.document.shape
         if 0 <= row < h and 0 <= col < w:
-            self.document.paint(flood_region(np.asarray(self.document.labels), row, col), label, "fill")
+            self.document.paint(
+                flood_region(np.asarray(self.document.labels), row, col), label, "fill"
+            )
 
 
 class PolygonTool(Tool):

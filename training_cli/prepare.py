@@ -40,9 +40,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", help="output data folder for the NIfTI conversion")
     p.add_argument("--all-slices", action="store_true", help="convert slices without lesions too")
+    p.add_argument(
+        "--lesion-bank",
+        metavar="LABEL_VOLUMES",
+        help="build the app's bank of real lesion shapes "
+        "from lesion-label NIfTI volumes (0/1/2), written to --out (.npz)",
+    )
+    p.add_argument(
+        "--bank-size", type=int, default=160, help="shapes in the lesion bank (default 160)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.lesion_bank:
+        if not args.out:
+            raise ValueError("--lesion-bank needs --out BANK.npz")
+        build_lesion_bank(Path(args.lesion_bank), Path(args.out), args.bank_size)
+        return 0
     if args.nifti_images or args.nifti_labels:
         if not (args.nifti_images and args.nifti_labels and args.out):
             raise ValueError("NIfTI conversion needs --nifti-images, --nifti-labels and --out")
@@ -200,3 +214,64 @@ def convert_nifti(images: Path, labels: Path, out: Path, size: int, all_slices: 
         + "\n",
     )
     print(f"Converted {len(rows)} slices from {len(pairs)} volume pair(s) into {out}")
+
+
+def build_lesion_bank(
+    labels: Path, out: Path, size: int, min_px: int = 150, max_side: int = 96, seed: int = 0
+) -> None:
+    """Binary shapes of real lesions (one connected component of one class on one slice), cropped
+    to their bounding box, sampled evenly over volumes and sizes; packed bits in one ``.npz``."""
+    from scipy import ndimage as ndi
+
+    from gan.ctio import read_nifti_volume
+    from gan.fsutil import atomic_path
+    from gan.labels import (
+        CONSOLIDATION,
+        GGO,
+        LESION_CONSOLIDATION,
+        LESION_GGO,
+        validate_lesion_mask,
+    )
+
+    candidates = []
+    spacing = None
+    for name, path in _nifti_files(labels).items():
+        volume, vol_spacing, _ = read_nifti_volume(path)
+        spacing = spacing or float(vol_spacing[0])
+        for k in range(volume.shape[2]):
+            lesion = validate_lesion_mask(
+                np.asarray(volume[:, :, k]), what=f"{path.name} slice {k}"
+            )
+            for medseg, ours in ((LESION_GGO, GGO), (LESION_CONSOLIDATION, CONSOLIDATION)):
+                components, n = ndi.label(lesion == medseg)
+                for index, box in enumerate(ndi.find_objects(components), start=1):
+                    shape = components[box] == index
+                    if shape.sum() >= min_px and max(shape.shape) <= max_side:
+                        candidates.append((name, k, ours, shape))
+    if not candidates:
+        raise ValueError(f"{labels}: no lesion of at least {min_px} px found")
+    rng = np.random.default_rng(seed)
+    by_volume: dict[str, list] = {}
+    for c in candidates:
+        by_volume.setdefault(c[0], []).append(c)
+    chosen = []
+    while len(chosen) < size and any(by_volume.values()):  # round-robin over volumes
+        for name in sorted(by_volume):
+            if by_volume[name] and len(chosen) < size:
+                chosen.append(by_volume[name].pop(int(rng.integers(len(by_volume[name])))))
+    dims = np.array([c[3].shape for c in chosen], np.int32)
+    bits = np.packbits(np.concatenate([c[3].ravel() for c in chosen]))
+    with atomic_path(out, suffix=".npz") as tmp:
+        np.savez_compressed(
+            tmp,
+            dims=dims,
+            bits=bits,
+            classes=np.array([c[2] for c in chosen], np.uint8),
+            spacing_mm=np.float64(spacing),
+            sources=np.array([f"{c[0]}:{c[1]}" for c in chosen]),
+        )
+    ggo = sum(1 for c in chosen if c[2] == GGO)
+    print(
+        f"Lesion bank: {len(chosen)} shapes ({ggo} GGO, {len(chosen) - ggo} consolidation) from "
+        f"{len(by_volume)} volumes, {out.stat().st_size / 1024:.0f} KiB: {out}"
+    )

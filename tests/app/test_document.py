@@ -32,7 +32,10 @@ def test_undo_redo_restore_exactly_and_a_stroke_is_one_step(doc):
 
 def test_history_keeps_many_steps_as_small_diffs(doc):
     for i in range(150):
-        doc.paint(disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3), LUNG if i % 2 else BACKGROUND + 1)
+        doc.paint(
+            disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3),
+            LUNG if i % 2 else BACKGROUND + 1,
+        )
         doc.erase(disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3), LUNG)
     assert len(doc._undo) >= 100
     # diffs, not snapshots: far less than 100 copies of the 64x64 map

@@ -10,19 +10,35 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture()
-def window(qtbot, tmp_path):
+def dialogs(monkeypatch):
+    """Error dialogs shown (title, message), instead of blocking modal boxes."""
+    from PyQt6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(
+        QMessageBox, "critical", lambda parent, title, text, *a: shown.append((title, text))
+    )
+    return shown
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path, dialogs):
     from app.main_window import MainWindow
     from gan.paths import sample_slice_path
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", ask=lambda *_: True,
-                   choose_index=lambda *_: 0)
-    w._quiet_errors = True
+    w = MainWindow(
+        settings=settings,
+        recovery_dir=tmp_path / "recovery",
+        ask=lambda *_: True,
+        choose_index=lambda *_: 0,
+    )
     qtbot.addWidget(w)
     w.resize(1000, 800)
     w.show()
     qtbot.waitExposed(w)
     assert w.open_path(sample_slice_path())
+    w.canvas.fit()
     return w
 
 
@@ -34,7 +50,9 @@ def viewport_point(window, row, col) -> QPoint:
 def test_sample_opens_with_its_labels(window):
     labels = np.asarray(window.document.labels)
     assert {1, 2, 3} <= set(np.unique(labels))
-    assert "8-bit display value" in (window._show_cursor_value(256, 256) or window.cursor_label.text())
+    assert "8-bit display value" in (
+        window._show_cursor_value(256, 256) or window.cursor_label.text()
+    )
 
 
 def test_mouse_stroke_paints_where_expected_and_undo_restores(window, qtbot):
@@ -47,7 +65,12 @@ def test_mouse_stroke_paints_where_expected_and_undo_restores(window, qtbot):
     start = viewport_point(window, row, col)
     QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     QTest.mouseMove(viewport, viewport_point(window, row, col + 6))
-    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, row, col + 6))
+    QTest.mouseRelease(
+        viewport,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(window, row, col + 6),
+    )
     after = np.array(window.document.labels)
     assert after[row, col] == 3
     changed = np.argwhere(after != before)
@@ -60,7 +83,12 @@ def test_mouse_stroke_paints_where_expected_and_undo_restores(window, qtbot):
 
 def test_keys_switch_tools_labels_and_brush_size(window, qtbot):
     window.activateWindow()
-    for key, tool in ((Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_P, "polygon"), (Qt.Key.Key_B, "brush")):
+    for key, tool in (
+        (Qt.Key.Key_E, "eraser"),
+        (Qt.Key.Key_F, "fill"),
+        (Qt.Key.Key_P, "polygon"),
+        (Qt.Key.Key_B, "brush"),
+    ):
         QTest.keyClick(window, key)
         assert window.canvas.tool_name == tool
     QTest.keyClick(window, Qt.Key.Key_1)
@@ -81,14 +109,27 @@ def test_fill_and_polygon_by_mouse(window):
     r, c = int(rows.mean()), int(cols[np.argmin(np.abs(rows - rows.mean()))])
     viewport = window.canvas.viewport()
     for dr, dc in ((0, 0), (0, 4), (4, 4), (4, 0)):
-        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, r + dr, c + dc))
+        QTest.mouseClick(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            viewport_point(window, r + dr, c + dc),
+        )
     window.canvas.finish_polygon()
     assert (np.array(doc.labels) != labels).sum() > 0
     window.undo()
     window.set_tool("fill")
     window.set_label(3)
-    target = np.argwhere(np.array(doc.labels) == 2)[0]
-    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, viewport_point(window, *target))
+    ggo = np.argwhere(np.array(doc.labels) == 2)
+    target = ggo[
+        np.argmin(((ggo - ggo.mean(0)) ** 2).sum(1))
+    ]  # a GGO pixel near the middle, in view
+    QTest.mouseClick(
+        viewport,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(window, *target),
+    )
     assert np.array(doc.labels)[tuple(target)] == 3
 
 
@@ -139,19 +180,25 @@ def test_recovery_after_a_simulated_crash(window, qtbot, tmp_path):
     # the process dies here: no closeEvent, the recovery file stays
     settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
     second = MainWindow(settings=settings, recovery_dir=window.recovery_dir, ask=lambda *_: True)
-    second._quiet_errors = True
     qtbot.addWidget(second)
     assert second.offer_recovery()
     assert np.array_equal(second.document.labels, labels) and second.has_unsaved_work
 
 
-@pytest.mark.parametrize("content", [b"DICM" * 10 + b"\x00" * 300, bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8))])
-def test_corrupt_files_show_an_error_and_keep_the_work(window, tmp_path, content):
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"DICM" * 10 + b"\x00" * 300,
+        bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+    ],
+)
+def test_corrupt_files_show_an_error_and_keep_the_work(window, tmp_path, content, dialogs):
     labels = np.array(window.document.labels)
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(content)
     assert not window.open_path(bad)
-    assert window.errors and "broken.dcm" in window.errors[-1] and "\n" not in window.errors[-1]
+    assert dialogs and dialogs[-1][0] == "Cannot open file"
+    assert "broken.dcm" in dialogs[-1][1] and "\n" not in dialogs[-1][1]
     assert np.array_equal(window.document.labels, labels)
 
 
@@ -162,3 +209,90 @@ def test_hu_image_opens_with_lung_window_and_reports_hu(window):
     assert window.canvas.window.level == -600 and window.canvas.window.width == 1500
     window._show_cursor_value(10, 10)
     assert "HU" in window.cursor_label.text() and "mm" in window.spacing_label.text()
+
+
+def test_select_then_augment_ops_are_undoable_and_stay_in_the_lung(window):
+    labels = np.array(window.document.labels)
+    target = np.argwhere(labels == 3)[len(np.argwhere(labels == 3)) // 2]
+    window.set_tool("select")
+    QTest.mouseClick(
+        window.canvas.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(window, *target),
+    )
+    assert window.selection is not None and window.selection[tuple(target)]
+    lung = labels > 0
+    for op in ("grow", "shrink", "rotate", "scale", "mirror", "deform", "move"):
+        before = np.array(window.document.labels)
+        assert window.edit_selection(op, (1, 0))
+        after = np.array(window.document.labels)
+        assert not ((after >= 2) & ~lung).any(), op
+        assert np.array_equal(after > 0, lung), op
+        window.undo()
+        assert np.array_equal(window.document.labels, before), op
+        window.redo()
+    window.add_random_lesions()
+    window.augment_all()
+    assert not ((np.array(window.document.labels) >= 2) & ~lung).any()
+    while window.document.can_undo:
+        window.undo()
+    assert np.array_equal(window.document.labels, labels)
+
+
+@pytest.mark.parametrize("convention", ["label_map", "lesion_mask", "binary"])
+def test_label_import_in_each_convention(window, tmp_path, convention):
+    import cv2
+
+    from gan.ctio import write_png
+    from gan.paths import sample_lesions_path
+
+    lesions = cv2.imread(str(sample_lesions_path()), cv2.IMREAD_UNCHANGED)
+    if convention == "label_map":
+        data = np.where(lesions > 0, lesions + 1, np.array(window.document.labels) > 0).astype(
+            np.uint8
+        )
+    elif convention == "lesion_mask":
+        data = lesions
+    else:
+        data = ((lesions == 2) * 255).astype(np.uint8)
+    write_png(tmp_path / "in.png", data)
+    window.document.clear_lesions()
+    assert window.import_labels(
+        tmp_path / "in.png", convention=convention, binary_class=3, confirm=False
+    )
+    result = np.array(window.document.labels)
+    if convention == "binary":
+        assert (result[lesions == 2] == 3).all() and not (result == 2).any()
+    else:
+        assert np.array_equal(result >= 2, lesions > 0) and np.array_equal(
+            result[lesions == 2], np.full((lesions == 2).sum(), 3)
+        )
+    window.undo()
+    assert not (np.array(window.document.labels) >= 2).any()
+
+
+def test_wrong_convention_import_is_refused_with_a_message(window, tmp_path):
+    from gan.ctio import write_png
+
+    write_png(tmp_path / "bin.png", np.full((512, 512), 255, np.uint8))
+    before = np.array(window.document.labels)
+    assert not window.import_labels(tmp_path / "bin.png", convention="label_map", confirm=False)
+    assert "255" in window.errors[-1] and np.array_equal(window.document.labels, before)
+
+
+def test_import_dialog_previews_before_applying(window, tmp_path, qtbot):
+    from app.import_dialog import ImportLabelsDialog
+    from gan.ctio import write_png
+    from gan.label_import import read_for_import
+
+    mask = np.zeros((512, 512), np.uint8)
+    mask[200:260, 150:200] = 255
+    write_png(tmp_path / "m.png", mask)
+    dialog = ImportLabelsDialog(
+        read_for_import(tmp_path / "m.png"), window.ct, np.array(window.document.labels), window
+    )
+    qtbot.addWidget(dialog)
+    assert dialog.binary_class.isEnabled() and not dialog.preview.pixmap().isNull()
+    dialog.select_convention("label_map")
+    assert dialog.result_labels is None and "Cannot read it this way" in dialog.summary.text()
