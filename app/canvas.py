@@ -39,6 +39,7 @@ class CanvasView(QGraphicsView):
     windowChanged = pyqtSignal(float, float)  # level, width
     strokeFinished = pyqtSignal()
     pixelClicked = pyqtSignal(int, int)  # row, column, with the select tool
+    viewChanged = pyqtSignal()  # zoom, pan or resize: panes that follow the canvas re-sync
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -144,9 +145,23 @@ class CanvasView(QGraphicsView):
     def fit(self) -> None:
         if self.pixels is not None:
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+            self.viewChanged.emit()
 
     def zoom(self, factor: float) -> None:
         self.scale(factor, factor)
+        self.viewChanged.emit()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self.viewChanged.emit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.viewChanged.emit()
+
+    @property
+    def painting(self) -> bool:
+        return self._painting
 
     # ------------------------------------------------------------------ polygon
     def finish_polygon(self) -> None:

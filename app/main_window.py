@@ -29,13 +29,16 @@ from PyQt6.QtWidgets import (
     QScrollArea,
     QSlider,
     QSpinBox,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from app.canvas import CanvasView
 from app.document import MaskDocument
+from app.panes import PreviewView
 from app.project import SUFFIX, Project, ProjectError
+from app.worker import SynthesisController
 from gan.ctio import (
     LUNG_WINDOW,
     MEDIASTINUM_WINDOW,
@@ -92,7 +95,12 @@ class MainWindow(QMainWindow):
         self.resize(1280, 860)
         self.setAcceptDrops(True)
         self.canvas = CanvasView(self)
-        self.setCentralWidget(self.canvas)
+        self.synth_view = PreviewView("Synthetic")
+        self.composite_view = PreviewView("Composite")
+        self.feather_px = float(self.settings.value("feather_px", 4.0))
+        self.show_difference = False
+        self.last_result = None
+        self.setCentralWidget(self._build_panes())
         self._build_dock()
         self._build_menus()
         self._build_status()
@@ -102,11 +110,44 @@ class MainWindow(QMainWindow):
         self.canvas.pixelClicked.connect(self.select_lesion_at)
         self.selection: np.ndarray | None = None
 
+        self.canvas.viewChanged.connect(self._sync_panes)
+        self.canvas.windowChanged.connect(lambda *_: self._render_panes())
+        self.canvas.strokeFinished.connect(lambda: self.request_synthesis(full=True))
+        self.synthesis = SynthesisController(self)
+        self.synthesis.resultReady.connect(self._show_result)
+        self.synthesis.failed.connect(self._synthesis_failed)
+        self.synthesis.modelLoaded.connect(self._model_loaded)
+        self.model_description = ""
+        self.synthesis_label = QLabel("Synthesis: loading model…")
+        self.statusBar().addPermanentWidget(self.synthesis_label)
+        self.synthesis.load(
+            str(self.settings.value("weights", "default")),
+            str(self.settings.value("device", "auto")),
+        )
+
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start(AUTOSAVE_MS)
 
     # ================================================================== building
+    def _build_panes(self) -> QWidget:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for title, view in (
+            ("Original (editing)", self.canvas),
+            ("Synthetic", self.synth_view),
+            ("Composite: synthetic lung in the real slice", self.composite_view),
+        ):
+            column = QWidget()
+            column_layout = QVBoxLayout(column)
+            column_layout.setContentsMargins(2, 2, 2, 2)
+            header = QLabel(title)
+            header.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            column_layout.addWidget(header)
+            column_layout.addWidget(view, 1)
+            splitter.addWidget(column)
+        splitter.setSizes([600, 400, 400])
+        return splitter
+
     def _build_dock(self) -> None:
         panel = QWidget()
         layout = QVBoxLayout(panel)
@@ -354,6 +395,120 @@ class MainWindow(QMainWindow):
         image = bar.addMenu("&Image")
         self._action(image, "Set pixel &spacing…", self.spacing_dialog)
 
+        synthesis = bar.addMenu("&Synthesis")
+        self._action(synthesis, "Choose &weights…", self.choose_weights_dialog)
+        self._action(synthesis, "Use the &default weights", lambda: self.load_weights("default"))
+        devices = synthesis.addMenu("&Device")
+        for device in ("auto", "cpu", "cuda", "mps"):
+            self._action(devices, device, lambda _=False, d=device: self.set_device(d))
+        self._action(synthesis, "&Feather width…", self.feather_dialog)
+        self.difference_action = self._action(
+            synthesis, "Difference &map", self.toggle_difference, "D"
+        )
+        self.difference_action.setCheckable(True)
+        self._action(synthesis, "&Regenerate", lambda: self.request_synthesis(full=True), "Ctrl+R")
+
+    # ================================================================== synthesis
+    def load_weights(self, weights: str) -> None:
+        self.settings.setValue("weights", weights)
+        self.synthesis_label.setText("Synthesis: loading model…")
+        self.synthesis.load(weights, str(self.settings.value("device", "auto")))
+
+    def choose_weights_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Generator weights", "", "Weights (*.safetensors *.pt);;All files (*)"
+        )
+        if path:
+            self.load_weights(path)
+
+    def set_device(self, device: str) -> None:
+        self.settings.setValue("device", device)
+        self.load_weights(str(self.settings.value("weights", "default")))
+
+    def feather_dialog(self) -> None:
+        value, ok = QInputDialog.getDouble(
+            self,
+            "Feather width",
+            "Composite edge ramp (pixels; 0 = hard paste):",
+            self.feather_px,
+            0.0,
+            50.0,
+            1,
+        )
+        if ok:
+            self.feather_px = value
+            self.settings.setValue("feather_px", value)
+            self._render_panes()
+
+    def toggle_difference(self) -> None:
+        self.show_difference = self.difference_action.isChecked()
+        self._render_panes()
+
+    def _model_loaded(self, description: str) -> None:
+        self.model_description = description
+        self.synthesis_label.setText(f"Synthesis: {description}")
+        self.request_synthesis(full=True)
+
+    def _synthesis_failed(self, message: str) -> None:
+        self.synthesis_label.setText("Synthesis unavailable (see Synthesis menu)")
+        self.statusBar().showMessage(message, 15_000)
+        for view in (self.synth_view, self.composite_view):
+            view.show_message(
+                message + "\n\nThe editor works without it; choose weights in the Synthesis menu."
+            )
+
+    def request_synthesis(self, full: bool = False) -> None:
+        """Post the current labels: a G1-only preview while a stroke is in progress, else the full model."""
+        if self.document is None:
+            return
+        stage = None if full or not self.canvas.painting else "global"
+        self.synthesis.request(np.asarray(self.document.labels), stage)
+
+    def _to_source_units(self, unit: np.ndarray) -> np.ndarray:
+        from gan.ctio import unit_to_window
+
+        return unit_to_window(unit, LUNG_WINDOW if self.ct.is_hu else self.ct.default_window())
+
+    def _show_result(self, result) -> None:
+        if self.ct is None or result.image.shape != self.ct.shape:
+            return  # a result for an image that is no longer open
+        self.last_result = result
+        which = "preview (G1)" if result.stage == "global" else "full"
+        self.synthesis_label.setText(
+            f"Synthesis: {self.model_description} · {which} {result.milliseconds:.0f} ms"
+        )
+        self._render_panes()
+
+    def composite_values(self) -> np.ndarray | None:
+        from gan.labels import lung_region
+        from gan.synthesizer import feather_weights
+
+        if self.last_result is None or self.ct is None:
+            return None
+        synthetic = self._to_source_units(self.last_result.image)
+        alpha = feather_weights(lung_region(np.asarray(self.document.labels)), self.feather_px)
+        return alpha * synthetic + (1 - alpha) * self.ct.pixels
+
+    def _render_panes(self) -> None:
+        from app.panes import difference_rgb
+
+        if self.last_result is None or self.ct is None:
+            return
+        window = self.canvas.window
+        self.synth_view.show_values(self._to_source_units(self.last_result.image), window)
+        composite = self.composite_values()
+        if self.show_difference:
+            self.composite_view.show_rgb(
+                difference_rgb(composite, self.ct.pixels, window.width / 2)
+            )
+        else:
+            self.composite_view.show_values(composite, window)
+        self._sync_panes()
+
+    def _sync_panes(self) -> None:
+        for view in (self.synth_view, self.composite_view):
+            view.follow(self.canvas)
+
     def _build_status(self) -> None:
         self.cursor_label = QLabel()
         self.spacing_label = QLabel()
@@ -596,6 +751,9 @@ class MainWindow(QMainWindow):
         self.ct = ct
         self.spacing_override = None
         self.document = MaskDocument(labels)
+        self.last_result = None
+        for view in (self.synth_view, self.composite_view):
+            view.set_scene_size(ct.shape[1], ct.shape[0])
         self.selection = None
         self.canvas.set_selection(None)
         self._rules_changed()
@@ -692,6 +850,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if self.document is None:
             return
+        self.request_synthesis(full=not self.canvas.painting)
         areas = measure_areas(np.asarray(self.document.labels), self.spacing)
 
         def row(name, px):
@@ -909,6 +1068,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.recovery_path.unlink(missing_ok=True)
+        self.synthesis.shutdown()
         event.accept()
 
     # ================================================================== dialogs

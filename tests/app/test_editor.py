@@ -34,12 +34,20 @@ def window(qtbot, tmp_path, dialogs):
         choose_index=lambda *_: 0,
     )
     qtbot.addWidget(w)
-    w.resize(1000, 800)
+    w.resize(1800, 1000)
     w.show()
     qtbot.waitExposed(w)
     assert w.open_path(sample_slice_path())
     w.canvas.fit()
     return w
+
+
+def interior_pixel(mask: np.ndarray) -> np.ndarray:
+    """A pixel well inside ``mask`` (a click a few screen pixels off still lands in it)."""
+    from scipy import ndimage as ndi
+
+    depth = ndi.distance_transform_edt(mask)
+    return np.array(np.unravel_index(np.argmax(depth), mask.shape))
 
 
 def viewport_point(window, row, col) -> QPoint:
@@ -213,7 +221,7 @@ def test_hu_image_opens_with_lung_window_and_reports_hu(window):
 
 def test_select_then_augment_ops_are_undoable_and_stay_in_the_lung(window):
     labels = np.array(window.document.labels)
-    target = np.argwhere(labels == 3)[len(np.argwhere(labels == 3)) // 2]
+    target = interior_pixel(labels == 3)
     window.set_tool("select")
     QTest.mouseClick(
         window.canvas.viewport(),
@@ -296,3 +304,114 @@ def test_import_dialog_previews_before_applying(window, tmp_path, qtbot):
     assert dialog.binary_class.isEnabled() and not dialog.preview.pixmap().isNull()
     dialog.select_convention("label_map")
     assert dialog.result_labels is None and "Cannot read it this way" in dialog.summary.text()
+
+
+def test_nifti_volume_gets_a_slice_slider(window, tmp_path):
+    import nibabel as nib
+
+    volume = np.full((40, 30, 5), -1000, np.int16)
+    volume[5:35, 5:25, :] = -600
+    volume[10:20, 8:18, 3] = 40
+    nib.save(nib.Nifti1Image(volume, np.diag([0.8, 0.8, 3.0, 1.0])), str(tmp_path / "v.nii.gz"))
+    assert window.open_path(tmp_path / "v.nii.gz", 1)
+    assert window.slice_slider.isVisible()
+    assert window.slice_slider.maximum() == 4 and window.ct.slice_index == 1
+    assert window.spacing == pytest.approx((0.8, 0.8)) and window.ct.is_hu
+    window.slice_slider.setValue(3)
+    window._slice_chosen()
+    assert window.ct.slice_index == 3
+
+
+def test_dicom_series_folder_asks_for_the_slice(window, tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    for i in range(3):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.ImagePositionPatient = [0.0, 0.0, float(i)]
+        ds.InstanceNumber = i + 1
+        ds.save_as(tmp_path / f"{i}.dcm")
+    asked = []
+    window._choose_index = lambda title, n, default: asked.append((n, default)) or 2
+    assert window.open_path(tmp_path)
+    assert asked == [(3, 1)] and window.ct.source.name == "2.dcm"
+
+
+def test_view_controls_and_recent_files(window, qtbot):
+    viewport = window.canvas.viewport()
+    scale = window.canvas.transform().m11()
+    window.canvas.zoom(1.5)
+    assert window.canvas.transform().m11() == pytest.approx(1.5 * scale)
+    level, width = window.canvas.window.level, window.canvas.window.width
+    start = viewport_point(window, 250, 250)
+    QTest.mousePress(viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, start + QPoint(40, 20))
+    QTest.mouseRelease(
+        viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, start + QPoint(40, 20)
+    )
+    assert window.canvas.window.width > width and window.canvas.window.level > level
+    window.overlay_check.setChecked(False)
+    assert not window.canvas.overlay_visible
+    from gan.paths import sample_slice_path
+
+    assert window._recent()[0] == str(sample_slice_path().resolve())
+    assert window.recent_menu.actions()[0].text() == str(sample_slice_path().resolve())
+
+
+def test_hu_presets_apply_only_to_hu_images(window):
+    from pydicom.data import get_testdata_file
+
+    window.apply_window_preset("Mediastinum (L 40 / W 400)")
+    assert window.canvas.window.width == 255  # 8-bit sample: HU presets refused, with a message
+    assert window.open_path(get_testdata_file("CT_small.dcm"))
+    window.apply_window_preset("Mediastinum (L 40 / W 400)")
+    assert (window.canvas.window.level, window.canvas.window.width) == (40, 400)
+
+
+def test_panes_update_after_a_stroke_and_the_composite_keeps_the_real_non_lung(
+    window, qtbot, tmp_path
+):
+    import torch
+
+    from gan.checkpoint import export_generator
+    from gan.config import get_preset
+    from gan.models import GlobalLocalGenerator
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    weights = tmp_path / "tiny.safetensors"
+    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    with qtbot.waitSignal(window.synthesis.resultReady, timeout=30000):
+        window.load_weights(str(weights))
+    assert "tiny" in window.synthesis_label.text() and "ms" in window.synthesis_label.text()
+    first = window.last_result
+    row, col = interior_pixel(np.array(window.document.labels) == 1)
+    viewport = window.canvas.viewport()
+    with qtbot.waitSignal(
+        window.synthesis.resultReady,
+        timeout=30000,
+        check_params_cb=lambda r: r.request_id == window.synthesis.latest_id,
+    ):
+        QTest.mousePress(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            viewport_point(window, row, col),
+        )
+        QTest.mouseRelease(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            viewport_point(window, row, col),
+        )
+    assert window.last_result.request_id > first.request_id and window.last_result.stage == "joint"
+    assert (
+        window.synth_view.values is not None and window.synth_view.values.shape == window.ct.shape
+    )
+    window.feather_px = 0
+    composite = window.composite_values()
+    outside = np.array(window.document.labels) == 0
+    np.testing.assert_allclose(composite[outside], window.ct.pixels[outside])
+    window.difference_action.setChecked(True)
+    window.toggle_difference()
+    assert window.composite_view.rgb is not None
