@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Save project &as…", self.save_project_as, "Ctrl+Shift+S")
         self._action(file_menu, "&Import labels…", self.import_labels_dialog, "Ctrl+I")
         self._action(file_menu, "Export &labels as PNG…", self.export_labels_dialog)
+        self._action(file_menu, "&Export synthetic slice…", self.export_slice_dialog, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -1021,6 +1022,39 @@ class MainWindow(QMainWindow):
                 np.asarray(self.document.labels),
                 text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
             )
+
+    def export_slice_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Export synthetic slice to folder", str(self.settings.value("last_dir", ""))
+        )
+        if folder:
+            self.export_slice(folder)
+
+    def export_slice(self, folder: str | Path) -> list[Path]:
+        """Synthetic and composite (PNG, DICOM) and the labels (PNG, NIfTI, DICOM SEG) into ``folder``."""
+        from gan.export import export_all
+
+        if self.ct is None or self.last_result is None:
+            self.show_error(
+                "Nothing to export",
+                "No synthetic image yet: load weights in the Synthesis menu first",
+            )
+            return []
+        try:
+            files = export_all(
+                folder,
+                self.ct,
+                np.asarray(self.document.labels),
+                self._to_source_units(self.last_result.image),
+                self.composite_values(),
+                self.synthesis.worker.synthesizer.sha256,
+                stem=self.ct.source.stem.removesuffix(".nii") if self.ct.source else "slice",
+            )
+        except (OSError, ValueError) as exc:
+            self.show_error("Export failed", f"{folder}: {exc}")
+            return []
+        self.statusBar().showMessage(f"Exported {len(files)} files to {folder}", 8000)
+        return files
 
     @property
     def recovery_path(self) -> Path:

@@ -97,6 +97,14 @@ class CTSlice:
     def is_hu(self) -> bool:
         return self.value_kind == "hu"
 
+    def slice_affine(self) -> np.ndarray | None:
+        """For NIfTI sources: the affine of this slice alone (voxel (row, col, 0) -> world, mm)."""
+        if self.affine is None:
+            return None
+        affine = np.array(self.affine, np.float64, copy=True)
+        affine[:3, 3] += affine[:3, 2] * (self.slice_index or 0)
+        return affine
+
     def default_window(self) -> Window:
         """The window the model input uses: the lung window for HU, identity for 8-bit."""
         if self.value_kind == "hu":

@@ -193,6 +193,11 @@ def test_recovery_after_a_simulated_crash(window, qtbot, tmp_path):
     assert np.array_equal(second.document.labels, labels) and second.has_unsaved_work
 
 
+def test_export_without_a_model_says_so(window, dialogs, tmp_path):
+    assert window.export_slice(tmp_path) == []
+    assert dialogs[-1][0] == "Nothing to export"
+
+
 @pytest.mark.parametrize(
     "content",
     [
@@ -415,3 +420,10 @@ def test_panes_update_after_a_stroke_and_the_composite_keeps_the_real_non_lung(
     window.difference_action.setChecked(True)
     window.toggle_difference()
     assert window.composite_view.rgb is not None
+    files = window.export_slice(tmp_path / "export")
+    names = {f.name for f in files}
+    assert {
+        "medseg-0085_synthetic.png",
+        "medseg-0085_composite.dcm",
+        "medseg-0085_labels_seg.dcm",
+    } <= names
