@@ -7,6 +7,7 @@ Commands::
     evaluate  Table-II metrics (FID, KID, PSNR, SSIM, RMSE) on complemented and lung-only images
     synth     one label map -> one synthetic slice (and its composite), headless
     export    checkpoint -> generator-only safetensors + JSON config + SHA-256
+    batch     synthetic training data for curators: K augmented samples per input, with a manifest
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ EXAMPLES = {
     "synth": "python -m training_cli synth --checkpoint model.safetensors --image slice.png "
     "--labels labels.png --out synthetic.png --composite-out composite.png",
     "export": "python -m training_cli export --checkpoint runs/lite/checkpoints/final.pt --out lite.safetensors --fp16",
+    "batch": "python -m training_cli batch --checkpoint lite.safetensors --data ../shared/data/medseg-ct100 "
+    "--ids train.txt --per-input 8 --layout nnunet --out synthetic/",
 }
 
 
@@ -191,12 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(
         _parser_for(sub, "train", "Train the global-local cGAN in the paper's three stages.")
     )
-    from training_cli import evaluate, export, prepare, synth
+    from training_cli import batch, evaluate, export, prepare, synth
 
     prepare.add_arguments(_parser_for(sub, "prepare", prepare.HELP))
     evaluate.add_arguments(_parser_for(sub, "evaluate", evaluate.HELP))
     synth.add_arguments(_parser_for(sub, "synth", synth.HELP))
     export.add_arguments(_parser_for(sub, "export", export.HELP))
+    batch.add_arguments(_parser_for(sub, "batch", batch.HELP))
     return parser
 
 
@@ -225,14 +229,16 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: train needs --data DIR (or --resume RUN_DIR)", file=sys.stderr)
                 return 2
             return run_training(train_options_from_args(args), resume_dir=args.resume)
-        from training_cli import evaluate, export, prepare, synth
+        from training_cli import batch, evaluate, export, prepare, synth
 
-        return {
-            "prepare": prepare.run,
-            "evaluate": evaluate.run,
-            "synth": synth.run,
-            "export": export.run,
-        }[args.command](args)
+        commands = {
+            "prepare": prepare,
+            "evaluate": evaluate,
+            "synth": synth,
+            "export": export,
+            "batch": batch,
+        }
+        return commands[args.command].run(args)
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

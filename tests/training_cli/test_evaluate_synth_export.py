@@ -200,7 +200,7 @@ def test_default_checkpoint_without_shipped_weights_says_so(tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("prepare", "train", "evaluate", "synth", "export"):
+    for command in ("prepare", "train", "evaluate", "synth", "export", "batch"):
         result = cli(command, "--help")
         assert (
             result.returncode == 0

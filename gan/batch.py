@@ -1,0 +1,250 @@
+"""Batch synthesis for dataset curators (no Qt): K augmented label maps per input slice, each
+synthesized, composited into the real non-lung area, and written with its label map and a manifest.
+
+A sample is complete once its row is in ``manifest.csv``; every file is written atomically, so a
+cancelled or crashed run leaves no half-written file, and a rerun skips what is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from gan.ctio import (
+    LUNG_WINDOW,
+    CTSlice,
+    read_label_image,
+    read_nifti_volume,
+    read_raster,
+    unit_to_uint8,
+    window_to_unit,
+    write_png,
+)
+from gan.export import LICENCE, SOFTWARE
+from gan.fsutil import atomic_write_text
+from gan.labels import (
+    LABEL_MAP_CONVENTION,
+    label_map_from_lesions,
+    lung_region,
+    validate_lesion_mask,
+)
+
+MANIFEST_FIELDS = [
+    "name",
+    "source",
+    "source_slice",
+    "variant",
+    "seed",
+    "augmentation",
+    "image",
+    "labels",
+    "model_sha256",
+    "label_convention",
+    "licence",
+]
+
+
+@dataclasses.dataclass
+class BatchInput:
+    source_id: str
+    source: str
+    slice_index: int | None
+    ct: CTSlice
+    label_map: np.ndarray
+
+
+def folder_inputs(folder: Path, ids: list[str] | None = None) -> Iterator[BatchInput]:
+    """Slices of a folder in the medseg-ct100 layout, as label maps (lung derived)."""
+    from gan.data import folder_ids
+    from gan.lung import derive_lung_mask
+
+    for slice_id in ids or folder_ids(folder):
+        ct = read_raster(folder / "images" / f"{slice_id}.png")
+        lesions = validate_lesion_mask(
+            read_label_image(folder / "lesions" / f"{slice_id}.png"), what=f"lesions/{slice_id}.png"
+        )
+        yield BatchInput(
+            slice_id,
+            f"{folder.name}/images/{slice_id}.png",
+            None,
+            ct,
+            label_map_from_lesions(lesions, derive_lung_mask(ct, lesion_mask=lesions)),
+        )
+
+
+def nifti_inputs(pairs: list[tuple[Path, Path]]) -> Iterator[BatchInput]:
+    """Slices with lesions of paired CT (HU) and lesion-label NIfTI volumes."""
+    from gan.lung import derive_lung_mask
+
+    for image_path, label_path in pairs:
+        volume, spacing, affine = read_nifti_volume(image_path)
+        lesions, _, _ = read_nifti_volume(label_path)
+        if volume.shape != lesions.shape:
+            raise ValueError(
+                f"{image_path.name}: CT {volume.shape} and labels {lesions.shape} differ"
+            )
+        stem = image_path.name.removesuffix(".gz").removesuffix(".nii")
+        for k in range(volume.shape[2]):
+            lesion = validate_lesion_mask(
+                np.asarray(lesions[:, :, k]), what=f"{label_path.name} slice {k}"
+            )
+            if not lesion.any():
+                continue
+            ct = CTSlice(
+                volume[:, :, k].astype(np.float32),
+                "hu",
+                spacing=spacing,
+                source=image_path,
+                slice_index=k,
+                affine=affine,
+            )
+            yield BatchInput(
+                f"{stem}_{k:04d}",
+                image_path.name,
+                k,
+                ct,
+                label_map_from_lesions(lesion, derive_lung_mask(ct, lesion_mask=lesion)),
+            )
+
+
+def augment_label_map(label_map: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
+    """One seeded augmentation: the paper's (rotation, scale, elastic of the lesion layer) and, for
+    half of the seeds, an edit of one lesion as in the editor (grow, shrink or mirror)."""
+    from gan import lesions as L
+
+    rng = np.random.default_rng(seed)
+    out = L.augment_lesions(label_map, seed=int(rng.integers(2**31)))
+    params: dict = {"paper_augmentation_seed": int(seed)}
+    lesion_pixels = np.argwhere(out >= 2)
+    if len(lesion_pixels) and rng.random() < 0.5:
+        r, c = lesion_pixels[rng.integers(len(lesion_pixels))]
+        selection = L.lesion_at(out, int(r), int(c))
+        op = str(rng.choice(["grow", "shrink", "mirror"]))
+        if op == "mirror":
+            out = L.mirror_lesion(out, selection)
+        else:
+            margin = float(rng.uniform(1.0, 4.0))
+            out = L.resize_lesion(out, selection, margin if op == "grow" else -margin, None)
+            params["margin_mm"] = round(margin, 2)
+        params["lesion_edit"] = op
+    return out, params
+
+
+def _read_manifest(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def run_batch(
+    inputs: Iterator[BatchInput],
+    synthesizer,
+    out: Path,
+    per_input: int = 4,
+    seed: int = 0,
+    layout: str = "flat",
+    feather_px: float = 0.0,
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] = lambda n: None,
+) -> dict:
+    """Write ``per_input`` synthetic samples per input; returns counts. ``layout`` is "flat"
+    (``images/``, ``labels/``) or "nnunet" (``imagesTr/NAME_0000.png``, ``labelsTr/NAME.png``)."""
+    from gan.synthesizer import composite_into_nonlung
+
+    if layout not in ("flat", "nnunet"):
+        raise ValueError(f"unknown layout {layout!r}; flat or nnunet")
+    image_dir, label_dir = ("images", "labels") if layout == "flat" else ("imagesTr", "labelsTr")
+    out = Path(out)
+    (out / image_dir).mkdir(parents=True, exist_ok=True)
+    (out / label_dir).mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.csv"
+    rows = _read_manifest(manifest)
+    done = {row["name"] for row in rows}
+    written = skipped = 0
+    for index, item in enumerate(inputs):
+        for variant in range(per_input):
+            if cancelled():
+                _finish(out, rows, layout)
+                return {"written": written, "skipped": skipped, "cancelled": True}
+            name = f"{item.source_id}_v{variant:02d}"
+            if name in done:
+                skipped += 1
+                progress(1)
+                continue
+            sample_seed = seed * 1_000_003 + index * 1_009 + variant
+            labels, params = augment_label_map(item.label_map, sample_seed)
+            window = LUNG_WINDOW if item.ct.is_hu else item.ct.default_window()
+            synthetic = synthesizer.synthesize(labels)
+            real = window_to_unit(item.ct.pixels, window)
+            composite = composite_into_nonlung(synthetic, real, lung_region(labels), feather_px)
+            image_name = f"{name}_0000.png" if layout == "nnunet" else f"{name}.png"
+            write_png(
+                out / image_dir / image_name,
+                unit_to_uint8(composite),
+                text={
+                    "Synthetic": "yes (composite); not for diagnosis",
+                    "Software": SOFTWARE,
+                    "ModelSHA256": synthesizer.sha256,
+                    "Seed": str(sample_seed),
+                    "Licence": LICENCE,
+                },
+            )
+            write_png(
+                out / label_dir / f"{name}.png",
+                labels,
+                text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "source": item.source,
+                    "source_slice": "" if item.slice_index is None else item.slice_index,
+                    "variant": variant,
+                    "seed": sample_seed,
+                    "augmentation": json.dumps(params, sort_keys=True),
+                    "image": f"{image_dir}/{image_name}",
+                    "labels": f"{label_dir}/{name}.png",
+                    "model_sha256": synthesizer.sha256,
+                    "label_convention": "0 background, 1 lung, 2 GGO, 3 consolidation",
+                    "licence": LICENCE,
+                }
+            )
+            _write_manifest(manifest, rows)  # the row lands only after both files are complete
+            written += 1
+            progress(1)
+    _finish(out, rows, layout)
+    return {"written": written, "skipped": skipped, "cancelled": False}
+
+
+def _finish(out: Path, rows: list[dict], layout: str) -> None:
+    record = {
+        "name": "CT Lesion Studio synthetic slices",
+        "description": "Synthetic CT slices (synthetic lung composited into the real non-lung area); not for diagnosis",
+        "licence": LICENCE,
+        "label_convention": LABEL_MAP_CONVENTION,
+        "numTraining": len(rows),
+    }
+    if layout == "nnunet":
+        record.update(
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {"background": 0, "lung": 1, "GGO": 2, "consolidation": 3},
+                "file_ending": ".png",
+            }
+        )
+    atomic_write_text(out / "dataset.json", json.dumps(record, indent=2) + "\n")
