@@ -178,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
         "preset": synthesizer.config.preset,
         "stage": args.stage or synthesizer.stage,
         "resolution": synthesizer.size,
+        "precision": "bf16"
+        if synthesizer.device.type == "cuda" or synthesizer.cpu_bf16
+        else "fp32",
         "intensity": "[0, 1] after the window; PSNR data range 1; SSIM Gaussian sigma 1.5",
         "data": str(args.data),
         "ids": str(args.ids) if args.ids else None,

@@ -16,7 +16,7 @@ def synthesizer(tmp_path_factory):
     cfg = get_preset("tiny")
     path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
     export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
-    return Synthesizer(path, device="cpu")
+    return Synthesizer(path, device="cpu", cpu_bf16=False)
 
 
 def test_any_size_label_map_comes_back_at_its_own_size(synthesizer):
@@ -39,6 +39,12 @@ def test_synthesis_matches_the_generator_at_model_size(synthesizer):
     with torch.no_grad():
         direct = synthesizer.generator(one_hot_torch(torch.from_numpy(labels).long()[None]))
     np.testing.assert_allclose(out, direct[0, 0].numpy(), atol=1e-5)
+
+
+def test_cpu_bf16_stays_close_to_fp32(synthesizer):
+    _, labels = phantom(64)
+    fast = Synthesizer(synthesizer.weights, device="cpu", cpu_bf16=True)
+    assert np.abs(fast.synthesize(labels) - synthesizer.synthesize(labels)).max() < 0.05
 
 
 def test_bad_label_maps_are_refused(synthesizer):

@@ -1,0 +1,130 @@
+"""From stroke release to composite on screen, in ms: each step of the app's path, for the `lite`
+and `paper` presets, the fast preview (G1 alone at 256^2) and the full model, fp32 and CPU bf16.
+
+    python -m benchmarks.latency [--repeats 5] [--out benchmarks/results]
+
+Steps: synthesize (label map -> image, including resampling), composite (feathered paste into the
+real non-lung area), display (window -> 8-bit -> QImage -> QPixmap, offscreen Qt). Untrained weights
+time the same as trained ones. Targets (issue 6): under 30 ms end to end on a GPU; on a 2-core CPU
+the preview under 100 ms and the full `lite` result under 250 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan.checkpoint import export_generator
+from gan.config import get_preset
+from gan.ctio import read_label_image, read_slice, window_to_unit
+from gan.labels import label_map_from_lesions, lung_region
+from gan.lung import derive_lung_mask
+from gan.models import GlobalLocalGenerator
+from gan.paths import sample_lesions_path, sample_slice_path
+from gan.synthesizer import Synthesizer, feather_weights
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import qimage2ndarray
+    from PyQt6.QtGui import (
+        QGuiApplication,
+        QPixmap,
+    )  # before qimage2ndarray, which picks the imported Qt
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - QPixmap needs it
+    ct = read_slice(sample_slice_path())
+    lesions = read_label_image(sample_lesions_path())
+    labels = label_map_from_lesions(lesions, derive_lung_mask(ct, lesion_mask=lesions))
+    real = ct.pixels
+    lung = lung_region(labels)
+
+    def display(values):
+        gray = np.round((window_to_unit(values, ct.default_window()) + 1) * 127.5).astype(np.uint8)
+        return QPixmap.fromImage(qimage2ndarray.gray2qimage(gray))
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in args.presets:
+            cfg = get_preset(preset)
+            weights = Path(tmp) / f"{preset}.safetensors"
+            export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=True)
+            variants = [("fp32", False)] + ([("bf16", True)] if args.device == "cpu" else [])
+            for dtype, cpu_bf16 in variants:
+                synthesizer = Synthesizer(weights, device=args.device, cpu_bf16=cpu_bf16)
+                for path, stage in (("preview (G1 256^2)", "global"), ("full", None)):
+                    out = synthesizer.synthesize(labels, stage=stage)
+                    synth_ms = median_ms(
+                        lambda s=stage, syn=synthesizer: syn.synthesize(labels, stage=s), args.repeats
+                    )
+                    synthetic = (out + 1) * 127.5
+
+                    def composite(synthetic=synthetic):
+                        alpha = feather_weights(lung, 4.0)
+                        return alpha * synthetic + (1 - alpha) * real
+
+                    comp_ms = median_ms(composite, args.repeats)
+                    display_ms = median_ms(lambda: display(composite()), args.repeats) - comp_ms
+                    rows.append(
+                        {
+                            "preset": preset,
+                            "device": args.device,
+                            "dtype": dtype,
+                            "path": path,
+                            "synthesize_ms": synth_ms,
+                            "composite_ms": comp_ms,
+                            "display_ms": max(display_ms, 0.0),
+                            "total_ms": synth_ms + comp_ms + max(display_ms, 0.0),
+                        }
+                    )
+                    print(rows[-1], flush=True)
+    hardware = (
+        torch.cuda.get_device_name(0)
+        if args.device == "cuda"
+        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latency.json").write_text(
+        json.dumps({"hardware": hardware, "torch": torch.__version__, "rows": rows}, indent=2)
+        + "\n"
+    )
+    print(f"\n{hardware}; 512x512 sample slice; median of {args.repeats}")
+    print(
+        f"{'preset':<7}{'dtype':<6}{'path':<20}{'synth':>8}{'composite':>10}{'display':>9}{'total ms':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r['preset']:<7}{r['dtype']:<6}{r['path']:<20}{r['synthesize_ms']:>8.0f}{r['composite_ms']:>10.1f}"
+            f"{r['display_ms']:>9.1f}{r['total_ms']:>10.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
