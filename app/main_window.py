@@ -117,6 +117,9 @@ class MainWindow(QMainWindow):
         self.synthesis.resultReady.connect(self._show_result)
         self.synthesis.failed.connect(self._synthesis_failed)
         self.synthesis.modelLoaded.connect(self._model_loaded)
+        self.synthesis.variantsReady.connect(self._show_variants)
+        self.variant_count = 6
+        self.variants_dialog = None
         self.model_description = ""
         self.synthesis_label = QLabel("Synthesis: loading model…")
         self.statusBar().addPermanentWidget(self.synthesis_label)
@@ -408,6 +411,7 @@ class MainWindow(QMainWindow):
         )
         self.difference_action.setCheckable(True)
         self._action(synthesis, "&Regenerate", lambda: self.request_synthesis(full=True), "Ctrl+R")
+        self._action(synthesis, "&Variants…", self.make_variants, "Ctrl+Shift+V")
 
     # ================================================================== synthesis
     def load_weights(self, weights: str) -> None:
@@ -457,6 +461,42 @@ class MainWindow(QMainWindow):
             view.show_message(
                 message + "\n\nThe editor works without it; choose weights in the Synthesis menu."
             )
+
+    def make_variants(self) -> None:
+        """N seeded augmentations of the current lesions, synthesized in the worker thread."""
+        from gan.batch import augment_label_map
+
+        if self.document is None:
+            return
+        base = self.seed_spin.value()
+        maps = [
+            augment_label_map(np.asarray(self.document.labels), base + i)[0]
+            for i in range(self.variant_count)
+        ]
+        self.seed_spin.setValue(base + self.variant_count)
+        self.statusBar().showMessage(f"Synthesizing {len(maps)} variants…", 5000)
+        self.synthesis.request_variants(maps)
+
+    def _show_variants(self, pairs: list) -> None:
+        from app.variants import VariantsDialog
+
+        if self.ct is None or not pairs or pairs[0][0].shape != self.ct.shape:
+            return
+        composites = []
+        for labels, image in pairs:
+            from gan.labels import lung_region
+            from gan.synthesizer import feather_weights
+
+            alpha = feather_weights(lung_region(labels), self.feather_px)
+            composites.append(alpha * self._to_source_units(image) + (1 - alpha) * self.ct.pixels)
+        self.variants_dialog = VariantsDialog(pairs, composites, self.canvas.window, self)
+        self.variants_dialog.chosen.connect(self.apply_variant)
+        self.variants_dialog.show()
+
+    def apply_variant(self, labels: np.ndarray) -> None:
+        if self.document is not None:
+            self.document.replace(labels, "variant")
+            self._update_actions()
 
     def request_synthesis(self, full: bool = False) -> None:
         """Post the current labels: a G1-only preview while a stroke is in progress, else the full model."""

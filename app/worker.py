@@ -28,6 +28,7 @@ class SynthesisWorker(QObject):
     """Lives in its own QThread. Holds at most one pending request."""
 
     resultReady = pyqtSignal(object)  # SynthesisResult
+    variantsReady = pyqtSignal(object)  # list of (label map, image) pairs
     failed = pyqtSignal(str)
     modelLoaded = pyqtSignal(str)  # a one-line description
     _wake = pyqtSignal()
@@ -49,6 +50,21 @@ class SynthesisWorker(QObject):
             self._scheduled = True
         if wake:
             self._wake.emit()  # queued across threads: runs _process in the worker thread
+
+    @pyqtSlot(object)
+    def variants(self, label_maps: list) -> None:
+        """Synthesize several label maps (the variants dialog) in this thread."""
+        if self.synthesizer is None:
+            self.failed.emit("Synthesis unavailable: no model loaded")
+            return
+        try:
+            images = self.synthesizer.synthesize_batch(np.stack(label_maps))
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(
+                f"Synthesis failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
+            return
+        self.variantsReady.emit(list(zip(label_maps, images, strict=True)))
 
     @pyqtSlot(str, str)
     def load(self, weights: str, device: str) -> None:
@@ -96,9 +112,11 @@ class SynthesisController(QObject):
     """Owns the worker thread; the GUI-side API."""
 
     resultReady = pyqtSignal(object)
+    variantsReady = pyqtSignal(object)
     failed = pyqtSignal(str)
     modelLoaded = pyqtSignal(str)
     _load = pyqtSignal(str, str)
+    _variants = pyqtSignal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -110,6 +128,8 @@ class SynthesisController(QObject):
         self.worker.failed.connect(self.failed)
         self.worker.modelLoaded.connect(self.modelLoaded)
         self._load.connect(self.worker.load)
+        self._variants.connect(self.worker.variants)
+        self.worker.variantsReady.connect(self.variantsReady)
         self.thread.start()
         self._next_id = 0
         self.latest_id = -1
@@ -122,6 +142,9 @@ class SynthesisController(QObject):
         self.latest_id = self._next_id
         self.worker.submit(self._next_id, labels, stage)
         return self._next_id
+
+    def request_variants(self, label_maps: list) -> None:
+        self._variants.emit(label_maps)
 
     def _deliver(self, result: SynthesisResult) -> None:
         self.resultReady.emit(result)

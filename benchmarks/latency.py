@@ -81,7 +81,8 @@ def main(argv=None) -> int:
                 for path, stage in (("preview (G1 256^2)", "global"), ("full", None)):
                     out = synthesizer.synthesize(labels, stage=stage)
                     synth_ms = median_ms(
-                        lambda s=stage, syn=synthesizer: syn.synthesize(labels, stage=s), args.repeats
+                        lambda s=stage, syn=synthesizer: syn.synthesize(labels, stage=s),
+                        args.repeats,
                     )
                     synthetic = (out + 1) * 127.5
 

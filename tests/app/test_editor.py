@@ -427,3 +427,30 @@ def test_panes_update_after_a_stroke_and_the_composite_keeps_the_real_non_lung(
         "medseg-0085_composite.dcm",
         "medseg-0085_labels_seg.dcm",
     } <= names
+
+
+def test_variants_are_synthesized_off_the_gui_thread_and_one_can_be_picked(window, qtbot, tmp_path):
+    import torch
+
+    from gan.checkpoint import export_generator
+    from gan.config import get_preset
+    from gan.models import GlobalLocalGenerator
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    weights = tmp_path / "tiny.safetensors"
+    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    with qtbot.waitSignal(window.synthesis.modelLoaded, timeout=30000):
+        window.load_weights(str(weights))
+    window.variant_count = 3
+    with qtbot.waitSignal(window.synthesis.variantsReady, timeout=60000):
+        window.make_variants()
+    dialog = window.variants_dialog
+    assert dialog is not None and len(dialog.buttons) == 3
+    before = np.array(window.document.labels)
+    dialog.buttons[1].click()
+    after = np.array(window.document.labels)
+    assert np.array_equal(after, dialog.pairs[1][0]) and not np.array_equal(after, before)
+    assert np.array_equal(after > 0, before > 0)  # the lung stays the patient's
+    window.undo()
+    assert np.array_equal(window.document.labels, before)
