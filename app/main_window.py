@@ -344,6 +344,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Import labels…", self.import_labels_dialog, "Ctrl+I")
         self._action(file_menu, "Export &labels as PNG…", self.export_labels_dialog)
         self._action(file_menu, "&Export synthetic slice…", self.export_slice_dialog, "Ctrl+E")
+        self._action(file_menu, "&Batch export…", self.batch_export_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -1095,6 +1096,12 @@ class MainWindow(QMainWindow):
             return []
         self.statusBar().showMessage(f"Exported {len(files)} files to {folder}", 8000)
         return files
+
+    def batch_export_dialog(self) -> None:
+        from app.batch_dialog import BatchExportDialog
+
+        dialog = BatchExportDialog(str(self.settings.value("weights", "default")), self)
+        dialog.exec()
 
     @property
     def recovery_path(self) -> Path:

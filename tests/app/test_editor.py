@@ -454,3 +454,45 @@ def test_variants_are_synthesized_off_the_gui_thread_and_one_can_be_picked(windo
     assert np.array_equal(after > 0, before > 0)  # the lung stays the patient's
     window.undo()
     assert np.array_equal(window.document.labels, before)
+
+
+def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path):
+    import torch
+
+    from app.batch_dialog import BatchExportDialog
+    from gan.checkpoint import export_generator
+    from gan.config import get_preset
+    from gan.ctio import write_png
+    from gan.models import GlobalLocalGenerator
+    from tests.conftest import phantom
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    weights = tmp_path / "tiny.safetensors"
+    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "lesions").mkdir()
+    for i in range(3):
+        image, labels = phantom(64)
+        write_png(data / "images" / f"{i}.png", ((image + 1) * 127.5).astype(np.uint8))
+        write_png(
+            data / "lesions" / f"{i}.png", np.where(labels >= 2, labels - 1, 0).astype(np.uint8)
+        )
+    dialog = BatchExportDialog(str(weights))
+    qtbot.addWidget(dialog)
+    dialog.data_edit.setText(str(data))
+    dialog.out_edit.setText(str(tmp_path / "out"))
+    dialog.per_input.setValue(2)
+    dialog.start()
+    dialog.cancel()  # stops after the sample in progress
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60000)
+    assert dialog.result["cancelled"] and dialog.result["written"] <= 1
+    written = len(list((tmp_path / "out" / "images").iterdir()))
+    assert written == dialog.result["written"] == len(list((tmp_path / "out" / "labels").iterdir()))
+    dialog.result = None
+    dialog.start()  # a rerun resumes and finishes
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60000)
+    assert dialog.result == {"written": 6 - written, "skipped": written, "cancelled": False}
+    assert dialog.progress.value() == 6
+    assert len(list((tmp_path / "out" / "images").iterdir())) == 6
