@@ -66,6 +66,7 @@ def run_gui(args) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     window = MainWindow()
+    install_excepthook(window)
     window.show()
     if not window.offer_recovery():
         if args.path and args.path.endswith(SUFFIX):
@@ -73,6 +74,28 @@ def run_gui(args) -> int:
         else:
             window.open_path(args.path or sample_slice_path(), args.index)
     return app.exec()
+
+
+def install_excepthook(window) -> None:
+    """An unexpected error in a slot shows a dialog and autosaves, instead of aborting the app
+    (PyQt6 aborts on unhandled exceptions in slots by default)."""
+    import traceback
+
+    from PyQt6.QtWidgets import QMessageBox
+
+    def hook(kind, value, tb) -> None:
+        traceback.print_exception(kind, value, tb)
+        try:
+            window.autosave()
+        except Exception:  # noqa: BLE001 - the dialog matters more than the autosave here
+            pass
+        QMessageBox.critical(
+            window,
+            "Unexpected error",
+            f"{kind.__name__}: {value}\n\nYour labels were autosaved; the app keeps running.",
+        )
+
+    sys.excepthook = hook
 
 
 def write_overlay(args) -> int:
@@ -99,7 +122,9 @@ def write_overlay(args) -> int:
             print(f"note: {w.message}", file=sys.stderr)
         lesions = None
         if lesions_path is not None:
-            lesions = validate_lesion_mask(read_label_image(lesions_path), what=str(lesions_path))
+            lesions = validate_lesion_mask(
+                read_label_image(lesions_path, ct.slice_index), what=str(lesions_path)
+            )
             if lesions.shape != ct.shape:
                 raise LabelFormatError(
                     f"lesion mask {lesions.shape} does not match slice {ct.shape}"

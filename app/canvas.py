@@ -131,6 +131,10 @@ class CanvasView(QGraphicsView):
         self._selection_item.setPixmap(QPixmap.fromImage(qimage2ndarray.array2qimage(rgba)))
 
     def set_tool(self, name: str) -> None:
+        if self._painting:  # a key pressed mid-stroke: close the stroke with the tool that began it
+            self._painting = False
+            self._tools[self.tool_name].release(None, self.label, self.brush_size)
+            self.strokeFinished.emit()
         if name == "select":
             self.cancel_polygon()
             self.tool_name = name

@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.variant_count = 6
         self.variants_dialog = None
         self.model_description = ""
+        self._first_request_id = 0
         self.synthesis_label = QLabel("Synthesis: loading model…")
         self.statusBar().addPermanentWidget(self.synthesis_label)
         self.synthesis.load(
@@ -456,6 +457,7 @@ class MainWindow(QMainWindow):
         self.request_synthesis(full=True)
 
     def _synthesis_failed(self, message: str) -> None:
+        self.last_result = None  # nothing shown or exported comes from a model that is gone
         self.synthesis_label.setText("Synthesis unavailable (see Synthesis menu)")
         self.statusBar().showMessage(message, 15_000)
         for view in (self.synth_view, self.composite_view):
@@ -471,7 +473,7 @@ class MainWindow(QMainWindow):
             return
         base = self.seed_spin.value()
         maps = [
-            augment_label_map(np.asarray(self.document.labels), base + i)[0]
+            augment_label_map(np.asarray(self.document.labels), base + i, self._spacing_mm())[0]
             for i in range(self.variant_count)
         ]
         self.seed_spin.setValue(base + self.variant_count)
@@ -512,7 +514,8 @@ class MainWindow(QMainWindow):
         return unit_to_window(unit, LUNG_WINDOW if self.ct.is_hu else self.ct.default_window())
 
     def _show_result(self, result) -> None:
-        if self.ct is None or result.image.shape != self.ct.shape:
+        stale = result.request_id < self._first_request_id
+        if self.ct is None or stale or result.image.shape != self.ct.shape:
             return  # a result for an image that is no longer open
         self.last_result = result
         which = "preview (G1)" if result.stage == "global" else "full"
@@ -694,7 +697,7 @@ class MainWindow(QMainWindow):
         if self.ct is None or self.document is None:
             return False
         try:
-            file = read_for_import(path)
+            file = read_for_import(path, self.ct.slice_index)
         except (LabelFormatError, CTReadError, OSError, ValueError) as exc:
             self.show_error("Cannot import labels", str(exc))
             return False
@@ -741,7 +744,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10_000)
         QMessageBox.critical(self, title, message)
 
+    def confirm_discard(self) -> bool:
+        """True if there is no unsaved work, or the user agrees to drop it."""
+        return not self.has_unsaved_work or self._ask(
+            "Unsaved changes", "Open another image and drop the unsaved labels?"
+        )
+
     def open_dialog(self) -> None:
+        if not self.confirm_discard():
+            return
         path, _ = QFileDialog.getOpenFileName(
             self, "Open CT image", str(self.settings.value("last_dir", "")), OPEN_FILTER
         )
@@ -794,6 +805,15 @@ class MainWindow(QMainWindow):
         self.spacing_override = None
         self.document = MaskDocument(labels)
         self.last_result = None
+        self.project_path = (
+            None  # open_project sets it again: Save must not overwrite another project
+        )
+        self._first_request_id = (
+            self.synthesis._next_id + 1
+        )  # results for the old image are dropped
+        if self.variants_dialog is not None:
+            self.variants_dialog.close()
+            self.variants_dialog = None
         for view in (self.synth_view, self.composite_view):
             view.set_scene_size(ct.shape[1], ct.shape[0])
         self.selection = None
@@ -843,7 +863,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for path in self._recent():
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+            action.triggered.connect(
+                lambda _=False, p=path: self.confirm_discard() and self.open_path(p)
+            )
         self.recent_menu.setEnabled(bool(self._recent()))
 
     def dragEnterEvent(self, event) -> None:
@@ -852,7 +874,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event) -> None:
         urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if urls:
+        if urls and self.confirm_discard():
             if urls[0].endswith(SUFFIX):
                 self.open_project(urls[0])
             else:
@@ -1021,6 +1043,8 @@ class MainWindow(QMainWindow):
         return True
 
     def open_project_dialog(self) -> None:
+        if not self.confirm_discard():
+            return
         path, _ = QFileDialog.getOpenFileName(
             self, "Open project", str(self.settings.value("last_dir", "")), f"Projects (*{SUFFIX})"
         )
@@ -1058,11 +1082,14 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export label map", "labels.png", "PNG (*.png)")
         if path:
-            write_png(
-                path,
-                np.asarray(self.document.labels),
-                text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
-            )
+            try:
+                write_png(
+                    path,
+                    np.asarray(self.document.labels),
+                    text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
+                )
+            except (OSError, ValueError) as exc:
+                self.show_error("Export failed", f"{path}: {exc}")
 
     def export_slice_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -1075,7 +1102,8 @@ class MainWindow(QMainWindow):
         """Synthetic and composite (PNG, DICOM) and the labels (PNG, NIfTI, DICOM SEG) into ``folder``."""
         from gan.export import export_all
 
-        if self.ct is None or self.last_result is None:
+        synthesizer = self.synthesis.worker.synthesizer
+        if self.ct is None or self.last_result is None or synthesizer is None:
             self.show_error(
                 "Nothing to export",
                 "No synthetic image yet: load weights in the Synthesis menu first",
@@ -1088,11 +1116,14 @@ class MainWindow(QMainWindow):
                 np.asarray(self.document.labels),
                 self._to_source_units(self.last_result.image),
                 self.composite_values(),
-                self.synthesis.worker.synthesizer.sha256,
+                synthesizer.sha256,
                 stem=self.ct.source.stem.removesuffix(".nii") if self.ct.source else "slice",
             )
-        except (OSError, ValueError) as exc:
-            self.show_error("Export failed", f"{folder}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure is one line, and the work stays
+            self.show_error(
+                "Export failed",
+                f"{folder}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            )
             return []
         self.statusBar().showMessage(f"Exported {len(files)} files to {folder}", 8000)
         return files

@@ -113,7 +113,9 @@ def nifti_inputs(pairs: list[tuple[Path, Path]]) -> Iterator[BatchInput]:
             )
 
 
-def augment_label_map(label_map: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
+def augment_label_map(
+    label_map: np.ndarray, seed: int, spacing_mm: float | None = None
+) -> tuple[np.ndarray, dict]:
     """One seeded augmentation: the paper's (rotation, scale, elastic of the lesion layer) and, for
     half of the seeds, an edit of one lesion as in the editor (grow, shrink or mirror)."""
     from gan import lesions as L
@@ -130,8 +132,9 @@ def augment_label_map(label_map: np.ndarray, seed: int) -> tuple[np.ndarray, dic
             out = L.mirror_lesion(out, selection)
         else:
             margin = float(rng.uniform(1.0, 4.0))
-            out = L.resize_lesion(out, selection, margin if op == "grow" else -margin, None)
+            out = L.resize_lesion(out, selection, margin if op == "grow" else -margin, spacing_mm)
             params["margin_mm"] = round(margin, 2)
+            params["spacing_mm"] = spacing_mm or f"unknown ({L.ASSUMED_SPACING_MM} assumed)"
         params["lesion_edit"] = op
     return out, params
 
@@ -187,7 +190,8 @@ def run_batch(
                 progress(1)
                 continue
             sample_seed = seed * 1_000_003 + index * 1_009 + variant
-            labels, params = augment_label_map(item.label_map, sample_seed)
+            spacing = item.ct.spacing[1] if item.ct.spacing else None
+            labels, params = augment_label_map(item.label_map, sample_seed, spacing)
             window = LUNG_WINDOW if item.ct.is_hu else item.ct.default_window()
             synthetic = synthesizer.synthesize(labels)
             real = window_to_unit(item.ct.pixels, window)

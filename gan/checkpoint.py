@@ -138,6 +138,7 @@ def export_generator(
         "format": EXPORT_FORMAT,
         "format_version": str(FORMAT_VERSION),
         "config": config_json,
+        "stages_trained": json.dumps(stages_trained or []),
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)

@@ -50,8 +50,11 @@ class GeneratorConfig:
             raise ValueError(f"generator mode {self.mode!r} is not one of {GENERATOR_MODES}")
         if 2 * self.ngf_local != self.ngf:
             raise ValueError(f"2 * ngf_local ({2 * self.ngf_local}) must equal ngf ({self.ngf})")
-        if self.global_size % (2**self.n_downsample):
-            raise ValueError(f"size/2 = {self.global_size} not divisible by 2^{self.n_downsample}")
+        step = 2 ** (self.n_downsample + 1)
+        if self.size % step:
+            raise ValueError(
+                f"size {self.size} must be a multiple of {step} (2 x 2^{self.n_downsample} downsamplings)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -228,13 +228,14 @@ def _to_gray(image: np.ndarray, path: Path) -> np.ndarray:
     return image[..., 0]
 
 
-def read_label_image(path: str | os.PathLike) -> np.ndarray:
-    """A label/mask image (PNG or NIfTI slice 0) as an integer array, exactly as stored."""
+def read_label_image(path: str | os.PathLike, index: int | None = None) -> np.ndarray:
+    """A label/mask image as an integer array, exactly as stored: a PNG, or slice ``index`` of a
+    NIfTI volume (display-oriented like :func:`read_nifti_slice`; default the middle slice)."""
     import cv2
 
     path = Path(path)
     if file_kind(path) == "nifti":
-        return read_nifti_slice(path, None).pixels.astype(np.int64)
+        return read_nifti_slice(path, index).pixels.astype(np.int64)
     data = np.fromfile(path, np.uint8) if path.exists() else np.zeros(0, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:

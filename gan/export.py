@@ -265,12 +265,15 @@ def export_all(
         written += [folder / f"{stem}_{what}.png", folder / f"{stem}_{what}.dcm"]
     export_labels_png(folder / f"{stem}_labels.png", labels)
     export_labels_nifti(folder / f"{stem}_labels.nii.gz", labels, ct)
-    export_labels_seg(folder / f"{stem}_labels_seg.dcm", labels, datasets["composite"])
-    written += [
-        folder / f"{stem}_labels.png",
-        folder / f"{stem}_labels.nii.gz",
-        folder / f"{stem}_labels_seg.dcm",
-    ]
+    written += [folder / f"{stem}_labels.png", folder / f"{stem}_labels.nii.gz"]
+    notes = []
+    try:
+        export_labels_seg(folder / f"{stem}_labels_seg.dcm", labels, datasets["composite"])
+        written.append(folder / f"{stem}_labels_seg.dcm")
+    except Exception as exc:  # noqa: BLE001 - e.g. a source without the geometry a SEG needs
+        notes.append(
+            f"DICOM SEG not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
     record = {
         "software": SOFTWARE,
         "synthetic": True,
@@ -280,6 +283,7 @@ def export_all(
         "source_units": ct.value_kind,
         "label_convention": LABEL_MAP_CONVENTION,
         "licence": LICENCE,
+        "notes": notes,
         "files": [p.name for p in written],
     }
     atomic_write_text(folder / f"{stem}_export.json", json.dumps(record, indent=2) + "\n")

@@ -46,23 +46,22 @@ class LabelFile:
     convention: str
 
 
-def read_for_import(path: str | Path) -> LabelFile:
+def read_for_import(path: str | Path, slice_index: int | None = None) -> LabelFile:
+    """Read a label file; for a NIfTI volume, slice ``slice_index`` (that of the open image)."""
     path = Path(path)
     if not path.exists():
         raise LabelFormatError(f"{path}: no such file")
     if file_kind(path) == "dicom":
         return LabelFile(path, read_dicom_seg(path), [], "dicom_seg")
-    values = np.asarray(read_label_image(path))
+    values = np.asarray(read_label_image(path, slice_index))
     found = [int(v) for v in np.unique(values)[:16]]
     return LabelFile(path, values, found, guess_convention(found))
 
 
 def guess_convention(found: list[int]) -> str:
     values = set(found)
-    if values <= {0, 255} or values == {0, 1}:
-        return "binary" if 255 in values else "lesion_mask"
-    if 3 in values or (values <= {0, 1, 2, 3} and 1 in values and len(values) == 2):
-        return "label_map"
+    if values <= {0, 255} or values <= {0, 1}:
+        return "binary"  # 0/255 or 0/1: one class, which the user picks
     return "lesion_mask" if values <= {0, 1, 2} else "label_map"
 
 

@@ -28,10 +28,12 @@ from gan.resample import resize_image, resize_labels
 def resolve_device(preferred: str | None = None) -> torch.device:
     """``preferred`` ("cuda", "mps", "cpu") if given and available, else the best one available."""
     if preferred and preferred != "auto":
+        if preferred not in ("cpu", "mps") and not preferred.startswith("cuda"):
+            raise ValueError(f"unknown device {preferred!r}; use auto, cpu, cuda, cuda:N or mps")
         if preferred.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError("CUDA was requested but is not available on this machine")
+            raise ValueError("CUDA was requested but is not available on this machine")
         if preferred == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError("MPS was requested but is not available on this machine")
+            raise ValueError("MPS was requested but is not available on this machine")
         return torch.device(preferred)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -142,8 +144,8 @@ def feather_weights(lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
     """Weight of the synthetic image per pixel: 1 inside the lung, 0 outside, a linear ramp of
     ``feather_px`` pixels centred on the lung boundary between (0 = the paper's hard paste)."""
     lung_mask = np.asarray(lung_mask, bool)
-    if feather_px <= 0:
-        return lung_mask.astype(np.float32)
+    if feather_px <= 0 or not lung_mask.any() or lung_mask.all():
+        return lung_mask.astype(np.float32)  # no boundary to feather
     from scipy import ndimage as ndi
 
     inside = ndi.distance_transform_edt(lung_mask)

@@ -61,7 +61,7 @@ def ssim(a, b, mask=None, data_range: float = 1.0) -> float:
 # ------------------------------------------------------------------------------------ Inception
 
 
-class InceptionUnavailable(RuntimeError):
+class InceptionUnavailable(ValueError):
     pass
 
 

@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         ct = read_slice(args.image, args.index)
     for w in caught:
         print(f"note: {w.message}")
-    label_map = validate_label_map(read_label_image(args.labels), what=str(args.labels))
+    label_map = validate_label_map(
+        read_label_image(args.labels, ct.slice_index), what=str(args.labels)
+    )
     if label_map.shape != ct.shape:
         raise ValueError(f"label map {label_map.shape} and image {ct.shape} differ in size")
     synthesizer = Synthesizer(

@@ -270,11 +270,11 @@ class Trainer:
                 )
             self.generator.load_state_dict(warm.state_dict())
         self.progress = Progress()
-        if resume is not None:
-            self._load_state(resume)
         torch.manual_seed(
             options.seed * info.world_size + info.rank
         )  # per-rank streams from here on
+        if resume is not None:
+            self._load_state(resume)  # restores the RNG states too, after the per-rank seeding
         self.generator.to(self.device)
         self.discriminator.to(self.device)
         if options.channels_last:
@@ -292,6 +292,7 @@ class Trainer:
                 f"{options.samples_per_epoch} samples per epoch give no full batch of {options.batch_size}"
             )
         self._resume_opt_state = resume
+        self._opt_stage_index = self.progress.stage_index
         self.stop = _StopFlag()
 
     # ------------------------------------------------------------------ state
@@ -309,6 +310,8 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(),
+            # the stage whose optimizers these are: at a stage boundary the next stage starts fresh
+            "opt_stage_index": self._opt_stage_index,
             "progress": dataclasses.asdict(self.progress),
             "stages_trained": list(self.progress.stages_done),
             "rng": _rng_state(),
@@ -439,10 +442,12 @@ class Trainer:
             opt_d = torch.optim.Adam(
                 self.discriminator.parameters(), lr=opts.lr, betas=(opts.beta1, opts.beta2)
             )
-            if self._resume_opt_state is not None:
-                opt_g.load_state_dict(self._resume_opt_state["opt_g"])
-                opt_d.load_state_dict(self._resume_opt_state["opt_d"])
-                self._resume_opt_state = None
+            self._opt_stage_index = self.progress.stage_index
+            resume = self._resume_opt_state
+            if resume is not None and resume.get("opt_stage_index") == self.progress.stage_index:
+                opt_g.load_state_dict(resume["opt_g"])
+                opt_d.load_state_dict(resume["opt_d"])
+            self._resume_opt_state = None
             generator = discriminator = None  # release the previous stage's DDP wrappers first
             generator, discriminator = self._wrap(self.generator), self._wrap(self.discriminator)
             epochs = opts.epochs(stage)
@@ -519,7 +524,8 @@ class Trainer:
                     seed,
                     autocast,
                 )
-                if not all(math.isfinite(v) for v in losses.as_dict().values()):
+                finite = all(math.isfinite(v) for v in losses.as_dict().values())
+                if any_rank_flag(not finite, self.device):  # every rank stops together, none hangs
                     raise TrainingError(
                         f"loss became non-finite at step {self.progress.global_step}: {losses}"
                     )
@@ -634,6 +640,13 @@ def run_training(options: TrainOptions, resume_dir: str | None = None) -> int:
             if info.is_main:
                 print(
                     f"Resuming {run_dir} from {latest.name} (global step {payload['progress']['global_step']})"
+                )
+        else:
+            out = Path(options.out)
+            used = (out / "metrics.jsonl").exists() or any((out / "checkpoints").glob("*.pt"))
+            if used:
+                raise TrainingError(
+                    f"{out} already holds a run; continue it with --resume {out}, or pick another --out"
                 )
         trainer = Trainer(options, info, resume=payload)
         code = trainer.run()

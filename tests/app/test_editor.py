@@ -496,3 +496,34 @@ def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path):
     assert dialog.result == {"written": 6 - written, "skipped": written, "cancelled": False}
     assert dialog.progress.value() == 6
     assert len(list((tmp_path / "out" / "images").iterdir())) == 6
+
+
+def test_switching_tool_mid_stroke_closes_the_stroke(window):
+    before = np.array(window.document.labels)
+    row, col = interior_pixel(before == 1)
+    viewport = window.canvas.viewport()
+    window.set_label(3)
+    QTest.mousePress(
+        viewport,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(window, row, col),
+    )
+    window.set_tool("eraser")  # E pressed while the button is held
+    QTest.mouseRelease(
+        viewport,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(window, row, col),
+    )
+    assert window.document._stroke is None and window.document.can_undo
+    window.undo()
+    assert np.array_equal(window.document.labels, before)
+
+
+def test_opening_another_image_forgets_the_project_path(window, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    assert window._write_project(tmp_path / "a.ctlsproj")
+    assert window.open_path(get_testdata_file("CT_small.dcm"))
+    assert window.project_path is None  # Save asks for a new name instead of overwriting a.ctlsproj

@@ -236,3 +236,13 @@ def test_windowing_lung_window_and_inverse():
     # an 8-bit slice maps linearly onto [-1, 1] and never claims HU
     s = ctio.CTSlice(np.array([[0, 255]], np.float32), "uint8")
     assert s.to_model_range().tolist() == [[-1.0, 1.0]] and not s.is_hu
+
+
+def test_label_volumes_are_read_at_the_requested_slice(tmp_path):
+    import nibabel as nib
+
+    labels = np.zeros((6, 5, 4), np.uint8)
+    labels[1, 1, 3] = 2
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), str(tmp_path / "l.nii.gz"))
+    assert ctio.read_label_image(tmp_path / "l.nii.gz", 3).max() == 2
+    assert ctio.read_label_image(tmp_path / "l.nii.gz", 0).max() == 0

@@ -14,7 +14,7 @@ def ct():
 
 
 def test_guesses():
-    assert guess_convention([0, 255]) == "binary"
+    assert guess_convention([0, 255]) == "binary" and guess_convention([0, 1]) == "binary"
     assert guess_convention([0, 1, 2, 3]) == "label_map"
     assert guess_convention([0, 1, 2]) == "lesion_mask"
 

@@ -66,3 +66,8 @@ def test_composite_hard_paste_and_feather():
     assert np.all(np.diff(w[10, :10]) >= 0)  # monotone going into the lung
     with pytest.raises(ValueError, match="shapes differ"):
         composite_into_nonlung(synthetic, real[:10], lung)
+
+
+def test_feathering_needs_a_boundary():
+    assert feather_weights(np.zeros((8, 8), bool), 4).max() == 0
+    assert feather_weights(np.ones((8, 8), bool), 4).min() == 1

@@ -196,3 +196,84 @@ def test_tiny_trains_each_stage_on_four_shared_slices(medseg_dir, tmp_path):
     options = json.loads((run / "training_options.json").read_text())
     assert options["data"]["ids"] == ["0001", "0003", "0038", "0085"]
     assert {r["stage"] for r in metrics(run)} == {"global", "local", "joint"}
+
+
+def test_resume_from_a_stage_boundary_checkpoint(phantom_npz, tmp_path):
+    """The checkpoint written when a stage ends holds that stage's optimizers; the next stage must
+    start fresh from it, as an unbroken run does (a crash right after a boundary resumes from it)."""
+    args = [*TINY, "--data", phantom_npz, "--epochs", "1"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert cli("train", *args, "--out", whole).returncode == 0
+    assert cli("train", *args, "--out", parts, "--max-steps", "5").returncode == 0
+    (parts / "checkpoints" / "step-00000005.pt").unlink()  # as if killed before the next checkpoint
+    resumed = cli("train", "--resume", parts, "--workers", "0", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = metrics(whole), metrics(parts)
+    assert [{k: r[k] for k in LOSS_KEYS} for r in a] == [{k: r[k] for k in LOSS_KEYS} for r in b]
+
+
+def test_an_existing_run_folder_is_not_overwritten_and_odd_sizes_are_refused(phantom_npz, tmp_path):
+    run = tmp_path / "run"
+    assert (
+        cli(
+            "train",
+            *TINY,
+            "--data",
+            phantom_npz,
+            "--out",
+            run,
+            "--epochs",
+            "1",
+            "--stage",
+            "global",
+        ).returncode
+        == 0
+    )
+    again = cli("train", *TINY, "--data", phantom_npz, "--out", run, "--epochs", "1")
+    assert again.returncode == 1 and "already holds a run" in again.stderr
+    odd = cli(
+        "train",
+        *TINY[:2],
+        "--size",
+        "65",
+        *TINY[4:],
+        "--data",
+        phantom_npz,
+        "--out",
+        tmp_path / "odd",
+    )
+    assert odd.returncode == 1 and "multiple of" in odd.stderr and "Traceback" not in odd.stderr
+    gpu = cli("train", *TINY, "--data", phantom_npz, "--out", tmp_path / "gpu", "--device", "cuda")
+    if not torch.cuda.is_available():
+        assert (
+            gpu.returncode == 1
+            and "CUDA was requested" in gpu.stderr
+            and "Traceback" not in gpu.stderr
+        )
+
+
+def test_an_export_remembers_its_stages(phantom_npz, tmp_path):
+    from gan.synthesizer import Synthesizer
+
+    run = tmp_path / "g1"
+    assert (
+        cli(
+            "train",
+            *TINY,
+            "--data",
+            phantom_npz,
+            "--out",
+            run,
+            "--epochs",
+            "1",
+            "--stage",
+            "global",
+        ).returncode
+        == 0
+    )
+    out = tmp_path / "g1.safetensors"
+    assert (
+        cli("export", "--checkpoint", run / "checkpoints" / "final.pt", "--out", out).returncode
+        == 0
+    )
+    assert Synthesizer(out, device="cpu").stage == "global"  # G1 alone, not the untrained G2
