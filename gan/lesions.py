@@ -172,31 +172,38 @@ def _smooth_field(shape, sigma: float, rng: np.random.Generator) -> np.ndarray:
     return field / (np.abs(field).max() + 1e-9)
 
 
-def deform_lesion(
-    label_map: np.ndarray, selection: np.ndarray, magnitude_px: float = 6.0, seed: int = 0
+def _elastic_remap(
+    classes: np.ndarray, sigma: float, magnitude_px: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Deform the selected lesion elastically (a smooth random displacement field)."""
+    """Move class pixels along a smooth random displacement field (nearest neighbour)."""
     import cv2
 
-    selection = np.asarray(selection, bool)
-    if not selection.any():
-        return np.array(label_map, np.uint8, copy=True)
-    rng = np.random.default_rng(seed)
-    h, w = selection.shape
-    rows, cols = np.nonzero(selection)
-    sigma = max(4.0, 0.25 * max(np.ptp(rows) + 1, np.ptp(cols) + 1))
+    h, w = classes.shape
     dy = _smooth_field((h, w), sigma, rng) * magnitude_px
     dx = _smooth_field((h, w), sigma, rng) * magnitude_px
     grid_y, grid_x = np.mgrid[:h, :w].astype(np.float32)
-    classes = np.where(selection, np.asarray(label_map), 0).astype(np.uint8)
-    moved = cv2.remap(
+    return cv2.remap(
         classes,
         (grid_x + dx).astype(np.float32),
         (grid_y + dy).astype(np.float32),
         interpolation=cv2.INTER_NEAREST,
         borderValue=0,
     )
-    return _place(label_map, selection, moved)
+
+
+def deform_lesion(
+    label_map: np.ndarray, selection: np.ndarray, magnitude_px: float = 6.0, seed: int = 0
+) -> np.ndarray:
+    """Deform the selected lesion elastically (a smooth random displacement field)."""
+
+    selection = np.asarray(selection, bool)
+    if not selection.any():
+        return np.array(label_map, np.uint8, copy=True)
+    rng = np.random.default_rng(seed)
+    rows, cols = np.nonzero(selection)
+    sigma = max(4.0, 0.25 * max(np.ptp(rows) + 1, np.ptp(cols) + 1))
+    classes = np.where(selection, np.asarray(label_map), 0).astype(np.uint8)
+    return _place(label_map, selection, _elastic_remap(classes, sigma, magnitude_px, rng))
 
 
 def procedural_lesion_shape(radius_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -324,15 +331,4 @@ def augment_lesions(
         (cx, cy), rng.uniform(-max_rotation_deg, max_rotation_deg), rng.uniform(*scale_range)
     )
     moved = _warp_selection(label_map, lesions, matrix)
-    h, w = lesions.shape
-    dy = _smooth_field((h, w), 24.0, rng) * elastic_px
-    dx = _smooth_field((h, w), 24.0, rng) * elastic_px
-    grid_y, grid_x = np.mgrid[:h, :w].astype(np.float32)
-    moved = cv2.remap(
-        moved,
-        (grid_x + dx).astype(np.float32),
-        (grid_y + dy).astype(np.float32),
-        interpolation=cv2.INTER_NEAREST,
-        borderValue=0,
-    )
-    return _place(label_map, lesions, moved)
+    return _place(label_map, lesions, _elastic_remap(moved, 24.0, elastic_px, rng))

@@ -39,3 +39,32 @@ def phantom(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     image[labels == 2] = -0.2
     image[labels == 3] = 0.6
     return image, labels
+
+
+def make_tiny_weights(path: Path) -> Path:
+    """An untrained `tiny` generator exported to ``path`` (fp32, seeded): fast synthesis in tests."""
+    import torch
+
+    from gan.checkpoint import export_generator
+    from gan.config import get_preset
+    from gan.models import GlobalLocalGenerator
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
+    return path
+
+
+def write_phantom_folder(root: Path, n: int = 3, size: int = 64) -> Path:
+    """A data folder in the medseg-ct100 layout holding ``n`` phantom slices."""
+    from gan.ctio import write_png
+
+    (root / "images").mkdir(parents=True)
+    (root / "lesions").mkdir()
+    for i in range(n):
+        image, labels = phantom(size)
+        write_png(root / "images" / f"{i:04d}.png", ((image + 1) * 127.5).astype(np.uint8))
+        write_png(
+            root / "lesions" / f"{i:04d}.png", np.where(labels >= 2, labels - 1, 0).astype(np.uint8)
+        )
+    return root

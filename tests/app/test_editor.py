@@ -6,6 +6,8 @@ import pytest
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtTest import QTest
 
+from tests.conftest import make_tiny_weights, write_phantom_folder  # noqa: E402
+
 pytestmark = pytest.mark.gui
 
 
@@ -376,16 +378,8 @@ def test_hu_presets_apply_only_to_hu_images(window):
 def test_panes_update_after_a_stroke_and_the_composite_keeps_the_real_non_lung(
     window, qtbot, tmp_path
 ):
-    import torch
 
-    from gan.checkpoint import export_generator
-    from gan.config import get_preset
-    from gan.models import GlobalLocalGenerator
-
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    weights = tmp_path / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    weights = make_tiny_weights(tmp_path / "tiny.safetensors")
     with qtbot.waitSignal(window.synthesis.resultReady, timeout=30000):
         window.load_weights(str(weights))
     assert "tiny" in window.synthesis_label.text() and "ms" in window.synthesis_label.text()
@@ -430,16 +424,8 @@ def test_panes_update_after_a_stroke_and_the_composite_keeps_the_real_non_lung(
 
 
 def test_variants_are_synthesized_off_the_gui_thread_and_one_can_be_picked(window, qtbot, tmp_path):
-    import torch
 
-    from gan.checkpoint import export_generator
-    from gan.config import get_preset
-    from gan.models import GlobalLocalGenerator
-
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    weights = tmp_path / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    weights = make_tiny_weights(tmp_path / "tiny.safetensors")
     with qtbot.waitSignal(window.synthesis.modelLoaded, timeout=30000):
         window.load_weights(str(weights))
     window.variant_count = 3
@@ -457,28 +443,10 @@ def test_variants_are_synthesized_off_the_gui_thread_and_one_can_be_picked(windo
 
 
 def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path):
-    import torch
-
     from app.batch_dialog import BatchExportDialog
-    from gan.checkpoint import export_generator
-    from gan.config import get_preset
-    from gan.ctio import write_png
-    from gan.models import GlobalLocalGenerator
-    from tests.conftest import phantom
 
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    weights = tmp_path / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
-    data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
-    (data / "lesions").mkdir()
-    for i in range(3):
-        image, labels = phantom(64)
-        write_png(data / "images" / f"{i}.png", ((image + 1) * 127.5).astype(np.uint8))
-        write_png(
-            data / "lesions" / f"{i}.png", np.where(labels >= 2, labels - 1, 0).astype(np.uint8)
-        )
+    weights = make_tiny_weights(tmp_path / "tiny.safetensors")
+    data = write_phantom_folder(tmp_path / "data")
     dialog = BatchExportDialog(str(weights))
     qtbot.addWidget(dialog)
     dialog.data_edit.setText(str(data))

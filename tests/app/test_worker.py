@@ -3,12 +3,8 @@ last result delivered is the last request's."""
 
 import numpy as np
 import pytest
-import torch
 
-from gan.checkpoint import export_generator
-from gan.config import get_preset
-from gan.models import GlobalLocalGenerator
-from tests.conftest import phantom
+from tests.conftest import make_tiny_weights, phantom
 
 pytestmark = pytest.mark.gui
 
@@ -17,10 +13,7 @@ pytestmark = pytest.mark.gui
 def controller(qtbot, tmp_path):
     from app.worker import SynthesisController
 
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    weights = tmp_path / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, weights, half=False)
+    weights = make_tiny_weights(tmp_path / "tiny.safetensors")
     c = SynthesisController()
     with qtbot.waitSignal(c.modelLoaded, timeout=20000):
         c.load(str(weights), "cpu")

@@ -2,20 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from gan.checkpoint import export_generator
-from gan.config import get_preset
 from gan.labels import LabelFormatError
-from gan.models import GlobalLocalGenerator
 from gan.synthesizer import Synthesizer, composite_into_nonlung, feather_weights, resolve_device
-from tests.conftest import phantom
+from tests.conftest import make_tiny_weights, phantom
 
 
 @pytest.fixture(scope="module")
 def synthesizer(tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
+    path = make_tiny_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors")
     return Synthesizer(path, device="cpu", cpu_bf16=False)
 
 

@@ -3,39 +3,23 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gan.batch import augment_label_map, folder_inputs, run_batch
-from gan.checkpoint import export_generator
-from gan.config import get_preset
-from gan.ctio import read_label_image, write_png
-from gan.models import GlobalLocalGenerator
+from gan.ctio import read_label_image
 from gan.synthesizer import Synthesizer
-from tests.conftest import phantom
+from tests.conftest import make_tiny_weights, phantom, write_phantom_folder
 from tests.training_cli.conftest import cli
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
+    path = make_tiny_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors")
     return path
 
 
 @pytest.fixture()
 def folder(tmp_path):
-    root = tmp_path / "data"
-    (root / "images").mkdir(parents=True)
-    (root / "lesions").mkdir()
-    for i in range(3):
-        image, labels = phantom(64)
-        write_png(root / "images" / f"{i:04d}.png", ((image + 1) * 127.5).astype(np.uint8))
-        write_png(
-            root / "lesions" / f"{i:04d}.png", np.where(labels >= 2, labels - 1, 0).astype(np.uint8)
-        )
-    return root
+    return write_phantom_folder(tmp_path / "data")
 
 
 def test_augmented_maps_keep_lesions_in_the_lung_and_are_seeded():
