@@ -49,6 +49,7 @@ from gan.ctio import (
 )
 from gan.labels import CLASS_COLOURS, CONSOLIDATION, GGO, LUNG, LabelFormatError
 from gan.lesions import measure_areas
+from gan.synthesizer import Compositor
 
 APP_NAME = "CT Lesion Studio"
 AUTOSAVE_MS = 30_000
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.variant_count = 6
         self.variants_dialog = None
         self.model_description = ""
+        self.compositor = Compositor()
         self._first_request_id = 0
         self.synthesis_label = QLabel("Synthesis: loading model…")
         self.statusBar().addPermanentWidget(self.synthesis_label)
@@ -526,13 +528,16 @@ class MainWindow(QMainWindow):
 
     def composite_values(self) -> np.ndarray | None:
         from gan.labels import lung_region
-        from gan.synthesizer import feather_weights
 
         if self.last_result is None or self.ct is None:
             return None
         synthetic = self._to_source_units(self.last_result.image)
-        alpha = feather_weights(lung_region(np.asarray(self.document.labels)), self.feather_px)
-        return alpha * synthetic + (1 - alpha) * self.ct.pixels
+        return self.compositor(
+            synthetic,
+            self.ct.pixels,
+            lung_region(np.asarray(self.document.labels)),
+            self.feather_px,
+        )
 
     def _render_panes(self) -> None:
         from app.panes import difference_rgb

@@ -154,6 +154,40 @@ def feather_weights(lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
     return np.clip(0.5 + signed / feather_px, 0.0, 1.0).astype(np.float32)
 
 
+class Compositor:
+    """:func:`composite_into_nonlung` that keeps the last feather weights: while lesions are painted
+    the lung region does not change, so the distance transforms (most of the cost) are not redone."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._alpha: np.ndarray | None = None
+
+    def weights(self, lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
+        import hashlib
+
+        mask = np.asarray(lung_mask, bool)
+        key = (
+            mask.shape,
+            float(feather_px),
+            hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest(),
+        )
+        if key != self._key:
+            self._key, self._alpha = key, feather_weights(mask, feather_px)
+        return self._alpha
+
+    def __call__(
+        self,
+        synthetic: np.ndarray,
+        real: np.ndarray,
+        lung_mask: np.ndarray,
+        feather_px: float = 0.0,
+    ) -> np.ndarray:
+        alpha = self.weights(lung_mask, feather_px)
+        return alpha * np.asarray(synthetic, np.float32) + (1.0 - alpha) * np.asarray(
+            real, np.float32
+        )
+
+
 def composite_into_nonlung(
     synthetic: np.ndarray, real: np.ndarray, lung_mask: np.ndarray, feather_px: float = 0.0
 ) -> np.ndarray:
@@ -176,6 +210,7 @@ __all__ = [
     "NUM_CLASSES",
     "Synthesizer",
     "autocast_context",
+    "Compositor",
     "composite_into_nonlung",
     "feather_weights",
     "resolve_device",

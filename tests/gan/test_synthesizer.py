@@ -65,3 +65,22 @@ def test_composite_hard_paste_and_feather():
 def test_feathering_needs_a_boundary():
     assert feather_weights(np.zeros((8, 8), bool), 4).max() == 0
     assert feather_weights(np.ones((8, 8), bool), 4).min() == 1
+
+
+def test_compositor_reuses_weights_and_matches_the_plain_composite():
+    from gan.synthesizer import Compositor
+
+    rng = np.random.default_rng(0)
+    real, synthetic = rng.random((2, 32, 32)).astype(np.float32)
+    lung = np.zeros((32, 32), bool)
+    lung[8:24, 6:20] = True
+    compositor = Compositor()
+    np.testing.assert_allclose(
+        compositor(synthetic, real, lung, 3),
+        composite_into_nonlung(synthetic, real, lung, 3),
+        atol=1e-6,
+    )
+    first = compositor.weights(lung, 3)
+    assert compositor.weights(lung.copy(), 3) is first  # same lung: cached
+    lung[10, 21] = True
+    assert compositor.weights(lung, 3) is not first  # lung changed: recomputed
