@@ -487,13 +487,15 @@ class MainWindow(QMainWindow):
 
         if self.ct is None or not pairs or pairs[0][0].shape != self.ct.shape:
             return
-        composites = []
-        for labels, image in pairs:
-            from gan.labels import lung_region
-            from gan.synthesizer import feather_weights
+        from gan.labels import lung_region
 
-            alpha = feather_weights(lung_region(labels), self.feather_px)
-            composites.append(alpha * self._to_source_units(image) + (1 - alpha) * self.ct.pixels)
+        # the variants share the patient's lung, so the compositor's feather weights are reused
+        composites = [
+            self.compositor(
+                self._to_source_units(image), self.ct.pixels, lung_region(labels), self.feather_px
+            )
+            for labels, image in pairs
+        ]
         self.variants_dialog = VariantsDialog(pairs, composites, self.canvas.window, self)
         self.variants_dialog.chosen.connect(self.apply_variant)
         self.variants_dialog.show()

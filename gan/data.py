@@ -123,9 +123,8 @@ class SliceSet:
             lung = derive_lung_mask(ct)
             if stats is not None:
                 stats.add(lesions, lung)
-            label_map = label_map_from_lesions(
-                lesions, lung
-            )  # lesion pixels are lung by definition
+            # lesion pixels are lung by definition: the conversion forces them in
+            label_map = label_map_from_lesions(lesions, lung)
             images.append(resize_image_np(ct.to_model_range(), (size, size)))
             label_maps.append(resize_label_map_np(label_map, (size, size)))
         return cls(wanted, np.stack(images).astype(np.float32), np.stack(label_maps))

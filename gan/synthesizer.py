@@ -1,7 +1,8 @@
 """Inference: label map -> synthetic slice, and compositing into the real non-lung area.
 
 One device policy (:func:`resolve_device`: CUDA, then MPS, then CPU) and one autocast policy
-(:func:`autocast_context`: bf16 on CUDA, none elsewhere) for the whole project.
+(:func:`autocast_context`: bf16 on CUDA; on the CPU only where asked, as on CPUs with native bf16)
+for the whole project.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def autocast_context(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA; a no-op elsewhere.
+def autocast_context(device: torch.device, enabled: bool = True, cpu: bool = False):
+    """bf16 autocast on CUDA (``enabled``) and on the CPU only when asked (``cpu``); else a no-op.
 
-    CPU bf16 speed depends on the processor (``benchmarks/models.py`` measures it), and its
-    rounding shows in an 8-bit display, so the CPU stays in fp32 by default."""
+    CPU bf16 speed depends on the processor (``benchmarks/models.py`` measures it): callers turn it
+    on where the CPU has native bf16 (:func:`cpu_has_native_bf16`) or the user asks."""
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -123,13 +126,7 @@ class Synthesizer:
         height, width = label_maps.shape[1:]
         stage = stage or self.stage
         start = time.perf_counter()
-        cpu_autocast = self.cpu_bf16 and self.device.type == "cpu"
-        autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if cpu_autocast
-            else autocast_context(self.device, self.bf16)
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocast_context(self.device, self.bf16, cpu=self.cpu_bf16):
             labels = torch.from_numpy(label_maps.astype(np.int64)).to(self.device)
             labels = resize_labels(labels, self.size)
             # (B, S, S) -> (B, 4, S, S) -> (B, 1, S or S/2, ...)

@@ -58,20 +58,16 @@ def run(args: argparse.Namespace) -> int:
         count = len(ids or folder_ids(args.data))
         inputs = folder_inputs(Path(args.data), ids)
     else:
-        from training_cli.prepare import _nifti_files
+        from training_cli.prepare import pair_nifti_volumes
 
         if not args.nifti_labels:
             raise ValueError("--nifti-images needs --nifti-labels")
-        images, labels = (
-            _nifti_files(Path(args.nifti_images)),
-            _nifti_files(Path(args.nifti_labels)),
-        )
-        unpaired = sorted(set(images) ^ set(labels))
-        if unpaired:
-            raise ValueError(
-                f"volumes without a partner (paired by file name): {', '.join(unpaired[:10])}"
+        pairs = [
+            (image, label)
+            for _, image, label in pair_nifti_volumes(
+                Path(args.nifti_images), Path(args.nifti_labels)
             )
-        pairs = [(images[k], labels[k]) for k in sorted(images)]
+        ]
         count = None
         inputs = nifti_inputs(pairs)
     total = count * args.per_input if count is not None else None

@@ -127,6 +127,24 @@ def _nifti_files(path: Path) -> dict[str, Path]:
     return files
 
 
+def pair_nifti_volumes(images: Path, labels: Path) -> list[tuple[str, Path, Path]]:
+    """(name, CT volume, label volume) triples: two single files pair as they are; folders pair by
+    file name, and a volume without a partner is an error."""
+    image_files, label_files = _nifti_files(images), _nifti_files(labels)
+    if len(image_files) == 1 and len(label_files) == 1:
+        (name, image_path), label_path = (
+            next(iter(image_files.items())),
+            next(iter(label_files.values())),
+        )
+        return [(name, image_path, label_path)]
+    unpaired = sorted(set(image_files) ^ set(label_files))
+    if unpaired:
+        raise ValueError(
+            f"volumes without a partner (paired by file name): {', '.join(unpaired[:10])}"
+        )
+    return [(k, image_files[k], label_files[k]) for k in sorted(image_files)]
+
+
 def _stem(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".nii")
 
@@ -142,22 +160,7 @@ def convert_nifti(images: Path, labels: Path, out: Path, size: int, all_slices: 
     )
     from gan.resample import resize_image_np, resize_label_map_np
 
-    image_files, label_files = _nifti_files(images), _nifti_files(labels)
-    if len(image_files) == 1 and len(label_files) == 1:
-        pairs = [
-            (
-                next(iter(image_files)),
-                next(iter(image_files.values())),
-                next(iter(label_files.values())),
-            )
-        ]
-    else:
-        unpaired = sorted(set(image_files) ^ set(label_files))
-        if unpaired:
-            raise ValueError(
-                f"volumes without a partner (paired by file name): {', '.join(unpaired[:10])}"
-            )
-        pairs = [(k, image_files[k], label_files[k]) for k in sorted(image_files)]
+    pairs = pair_nifti_volumes(images, labels)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "lesions").mkdir(parents=True, exist_ok=True)
     rows = []

@@ -585,11 +585,16 @@ class Trainer:
 
     def _autocast(self):
         """bf16 autocast on CUDA (default) and, with ``--cpu-bf16``, on the CPU; else None."""
-        if self.device.type == "cuda" and self.options.bf16:
-            return lambda: autocast_context(self.device, True)
-        if self.device.type == "cpu" and self.options.cpu_bf16:
-            return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
-        return None
+        opts = self.options
+        cuda, cpu = (
+            self.device.type == "cuda" and opts.bf16,
+            self.device.type == "cpu" and opts.cpu_bf16,
+        )
+        return (
+            (lambda: autocast_context(self.device, opts.bf16, cpu=opts.cpu_bf16))
+            if cuda or cpu
+            else None
+        )
 
     def _check_replicas_in_sync(self) -> None:
         if not self.info.enabled:
