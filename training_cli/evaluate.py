@@ -24,8 +24,20 @@ AUGMENT_SEED = 20_220_101  # evaluation augmentations are fixed, whatever the tr
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="checkpoint, .safetensors export, or 'default'")
     p.add_argument(
-        "--checkpoint", required=True, help="checkpoint, .safetensors export, or 'default'"
+        "--baseline",
+        choices=["mean", "class-mean"],
+        help="instead of a model, a floor: the lung filled with the training slices' mean lung "
+        "intensity (mean) or with their mean of each class, lung / GGO / consolidation (class-mean)",
+    )
+    p.add_argument(
+        "--train-ids",
+        help="split file of the slices the baseline's means come from (default: every slice of "
+        "--data not in --ids)",
+    )
+    p.add_argument(
+        "--size", type=int, default=512, help="resolution of a baseline evaluation (default 512)"
     )
     p.add_argument("--data", required=True, help="data folder (medseg-ct100 layout) or .npz cache")
     p.add_argument("--ids", help="split file: the slices to evaluate on (the test split)")
@@ -67,6 +79,32 @@ def evaluation_pairs(slices, augment: int):
         labels.append(lab.numpy().astype(np.uint8))
         images.append(img[0].numpy())
     return ids, np.stack(labels), np.stack(images)
+
+
+def class_means(slices) -> np.ndarray:
+    """Mean intensity in [-1, 1] of lung, GGO and consolidation pixels (index = label), with
+    index 0 the mean over all three together (the single-mean floor)."""
+    means = np.zeros(4, np.float64)
+    lung = slices.label_maps > 0
+    if not lung.any():
+        raise ValueError("the baseline's slices have no lung pixels")
+    means[0] = float(slices.images[lung].mean())
+    for label in (1, 2, 3):
+        pixels = slices.images[slices.label_maps == label]
+        means[label] = float(pixels.mean()) if pixels.size else means[0]
+    return means
+
+
+def baseline_images(label_maps: np.ndarray, means: np.ndarray, kind: str) -> np.ndarray:
+    """The floor's 'synthetic' images: every lung pixel set to one mean (``mean``) or to its
+    class's mean (``class-mean``); the non-lung area is replaced by the real one in the composite."""
+    label_maps = np.asarray(label_maps)
+    if kind == "mean":
+        return np.full(label_maps.shape, means[0], np.float32)
+    if kind == "class-mean":
+        lut = np.array([means[0], means[1], means[2], means[3]], np.float32)
+        return lut[label_maps]
+    raise ValueError(f"unknown baseline {kind!r}; choose mean or class-mean")
 
 
 def compute_report(
@@ -145,10 +183,13 @@ def _json_safe(value):
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan.fsutil import atomic_write_text
     from gan.synthesizer import Synthesizer
     from training_cli.data_source import load_slices
 
+    if bool(args.checkpoint) == bool(args.baseline):
+        raise ValueError("give either --checkpoint (a model) or --baseline (a floor), not both")
+    if args.baseline:
+        return _run_baseline(args)
     synthesizer = Synthesizer(
         args.checkpoint, device=None if args.device == "auto" else args.device
     )
@@ -164,8 +205,94 @@ def run(args: argparse.Namespace) -> int:
             for i in range(0, len(label_maps), args.batch_size)
         ]
     )
+    return _write_report(
+        args,
+        slices,
+        ids,
+        label_maps,
+        real,
+        synthetic,
+        device=str(synthesizer.device),
+        method={
+            "checkpoint": str(synthesizer.weights),
+            "checkpoint_sha256": synthesizer.sha256,
+            "preset": synthesizer.config.preset,
+            "stage": args.stage or synthesizer.stage,
+            "resolution": synthesizer.size,
+            "precision": "bf16"
+            if synthesizer.device.type == "cuda" or synthesizer.cpu_bf16
+            else "fp32",
+        },
+    )
+
+
+def _run_baseline(args: argparse.Namespace) -> int:
+    from gan.data import folder_ids, read_split_file
+    from training_cli.data_source import load_slices
+
+    if args.stage:
+        raise ValueError("--stage applies to a model, not to a --baseline")
+    if not args.no_fid:
+        from training_cli.metrics import inception_weights_path
+
+        inception_weights_path()
+    slices = load_slices(args.data, args.ids, args.size, args.cache_dir)
+    if args.train_ids:
+        train_ids = read_split_file(args.train_ids)
+    else:
+        data = Path(args.data)
+        every = list(np.load(data)["ids"]) if data.suffix == ".npz" else folder_ids(data)
+        train_ids = [str(i) for i in every if str(i) not in set(slices.ids)]
+    overlap = sorted(set(train_ids) & set(slices.ids))
+    if overlap:
+        raise ValueError(
+            f"the baseline's slices overlap the evaluated ones: {', '.join(overlap[:5])}"
+        )
+    if not train_ids:
+        raise ValueError("no slices left for the baseline's means (give --train-ids)")
+    train = _load_ids(args, train_ids, load_slices)
+    means = class_means(train)
+    ids, label_maps, real = evaluation_pairs(slices, args.augment)
+    synthetic = baseline_images(label_maps, means, args.baseline)
+    return _write_report(
+        args,
+        slices,
+        ids,
+        label_maps,
+        real,
+        synthetic,
+        device="cuda" if args.device == "cuda" else "cpu",
+        method={
+            "baseline": args.baseline,
+            "baseline_means": {
+                "all_lung": means[0],
+                "lung": means[1],
+                "ggo": means[2],
+                "consolidation": means[3],
+                "scale": "[-1, 1]",
+                "from_slices": len(train),
+            },
+            "preset": f"baseline:{args.baseline}",
+            "stage": "none",
+            "resolution": args.size,
+        },
+    )
+
+
+def _load_ids(args, ids: list[str], load_slices):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ids.txt"
+        path.write_text("".join(f"{i}\n" for i in ids))
+        return load_slices(args.data, str(path), args.size, args.cache_dir)
+
+
+def _write_report(args, slices, ids, label_maps, real, synthetic, device: str, method: dict) -> int:
+    from gan.fsutil import atomic_write_text
+
     summary, rows = compute_report(
-        real, synthetic, label_maps, ids, fid=not args.no_fid, device=str(synthesizer.device)
+        real, synthetic, label_maps, ids, fid=not args.no_fid, device=device
     )
     report = {
         "n_slices": len(slices),
@@ -173,14 +300,7 @@ def run(args: argparse.Namespace) -> int:
         "augment": args.augment,
         "complemented": summary["complemented"],
         "lung_only": summary["lung_only"],
-        "checkpoint": str(synthesizer.weights),
-        "checkpoint_sha256": synthesizer.sha256,
-        "preset": synthesizer.config.preset,
-        "stage": args.stage or synthesizer.stage,
-        "resolution": synthesizer.size,
-        "precision": "bf16"
-        if synthesizer.device.type == "cuda" or synthesizer.cpu_bf16
-        else "fp32",
+        **method,
         "intensity": "[0, 1] after the window; PSNR data range 1; SSIM Gaussian sigma 1.5",
         "data": str(args.data),
         "ids": str(args.ids) if args.ids else None,
