@@ -203,7 +203,25 @@ def resolve_weights(spec: str | os.PathLike, mode: str = "label") -> Path:
         raise CheckpointError(
             f"default {mode!r} weights listed in {index_path} are missing: {path}"
         )
+    expected = entry.get("sha256")
+    if expected and _cached_sha256(path) != expected:
+        raise CheckpointError(
+            f"default {mode!r} weights {path} do not match the SHA-256 in {index_path} "
+            "(truncated or modified); restore them from the repository or a release"
+        )
     return path
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered while its size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
 
 
 def trained_stages(path: str | os.PathLike) -> list[str]:
@@ -214,7 +232,28 @@ def trained_stages(path: str | os.PathLike) -> list[str]:
 
         with safe_open(str(path), framework="pt") as fh:
             return json.loads((fh.metadata() or {}).get("stages_trained", "[]"))
-    return list(load_checkpoint(path).get("stages_trained", []))
+    payload = load_checkpoint(path)
+    stages = list(payload.get("stages_trained", []))
+    current = stage_in_progress(payload)
+    if current and current not in stages:
+        stages.append(current)  # stopped part-way through a stage: its weights are that stage's
+    return stages
+
+
+def stage_in_progress(payload: dict) -> str | None:
+    """The stage a training checkpoint was written in the middle of (None at a boundary)."""
+    from gan.models.generator import STAGES
+
+    progress = payload.get("progress") or {}
+    if not (progress.get("epoch") or progress.get("step")):
+        return None
+    try:
+        options = json.loads(payload.get("options") or "{}")
+    except (TypeError, json.JSONDecodeError):
+        return None
+    order = list(STAGES) if options.get("stage", "all") == "all" else [options.get("stage")]
+    index = int(progress.get("stage_index", len(order)))
+    return order[index] if 0 <= index < len(order) else None
 
 
 def inference_stage(stages: list[str]) -> str:
