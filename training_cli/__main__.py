@@ -8,6 +8,8 @@ Commands::
     synth     one label map -> one synthetic slice (and its composite), headless
     export    checkpoint -> generator-only safetensors + JSON config + SHA-256
     batch     synthetic training data for curators: K augmented samples per input, with a manifest
+    split     a seeded train/test split of a data folder, stratified by lesion class and area
+    figure    label | real | synthetic | composite rows for some slices, as one PNG
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ EXAMPLES = {
     "export": "python -m training_cli export --checkpoint runs/lite/checkpoints/final.pt --out lite.safetensors --fp16",
     "batch": "python -m training_cli batch --checkpoint lite.safetensors --data ../shared/data/medseg-ct100 "
     "--ids train.txt --per-input 8 --layout nnunet --out synthetic/",
+    "figure": "python -m training_cli figure --checkpoint default --data ../shared/data/medseg-ct100 "
+    "--ids resources/splits/test.txt --rows 6 --out docs/test_slices.png",
+    "split": "python -m training_cli split --data ../shared/data/medseg-ct100 --test 16 --seed 0 "
+    "--out resources/splits",
 }
 
 
@@ -194,13 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(
         _parser_for(sub, "train", "Train the global-local cGAN in the paper's three stages.")
     )
-    from training_cli import batch, evaluate, export, prepare, synth
+    from training_cli import batch, evaluate, export, figure, prepare, split, synth
 
     prepare.add_arguments(_parser_for(sub, "prepare", prepare.HELP))
     evaluate.add_arguments(_parser_for(sub, "evaluate", evaluate.HELP))
     synth.add_arguments(_parser_for(sub, "synth", synth.HELP))
     export.add_arguments(_parser_for(sub, "export", export.HELP))
     batch.add_arguments(_parser_for(sub, "batch", batch.HELP))
+    split.add_arguments(_parser_for(sub, "split", split.HELP))
+    figure.add_arguments(_parser_for(sub, "figure", figure.HELP))
     return parser
 
 
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: train needs --data DIR (or --resume RUN_DIR)", file=sys.stderr)
                 return 2
             return run_training(train_options_from_args(args), resume_dir=args.resume)
-        from training_cli import batch, evaluate, export, prepare, synth
+        from training_cli import batch, evaluate, export, figure, prepare, split, synth
 
         commands = {
             "prepare": prepare,
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             "synth": synth,
             "export": export,
             "batch": batch,
+            "split": split,
+            "figure": figure,
         }
         return commands[args.command].run(args)
     except expected as exc:
