@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self._first_request_id = 0
         self.synthesis_label = QLabel("Synthesis: loading model…")
         self.statusBar().addPermanentWidget(self.synthesis_label)
+        self.synthesis.worker.preview_mode = str(self.settings.value("preview", "auto"))
         self.synthesis.load(
             str(self.settings.value("weights", "default")),
             str(self.settings.value("device", "auto")),
@@ -409,6 +410,18 @@ class MainWindow(QMainWindow):
         devices = synthesis.addMenu("&Device")
         for device in ("auto", "cpu", "cuda", "mps"):
             self._action(devices, device, lambda _=False, d=device: self.set_device(d))
+        previews = synthesis.addMenu("&Preview while painting")
+        preview_group = QActionGroup(self)
+        current = str(self.settings.value("preview", "auto"))
+        for mode, text in (
+            ("auto", "Auto (fastest on a CPU without bf16)"),
+            ("256", "G1 at 256² (as trained)"),
+            ("128", "G1 at 128² (fastest, coarser)"),
+        ):
+            action = self._action(previews, text, lambda _=False, m=mode: self.set_preview(m))
+            action.setCheckable(True)
+            action.setChecked(mode == current)
+            preview_group.addAction(action)
         self._action(synthesis, "&Feather width…", self.feather_dialog)
         self.difference_action = self._action(
             synthesis, "Difference &map", self.toggle_difference, "D"
@@ -416,6 +429,29 @@ class MainWindow(QMainWindow):
         self.difference_action.setCheckable(True)
         self._action(synthesis, "&Regenerate", lambda: self.request_synthesis(full=True), "Ctrl+R")
         self._action(synthesis, "&Variants…", self.make_variants, "Ctrl+Shift+V")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Model card", self.open_model_card)
+        self._action(help_menu, "&About CT Lesion Studio", self.show_about)
+
+    # ================================================================== help
+    def show_about(self) -> None:
+        from app.about import show_about
+
+        synthesizer = self.synthesis.worker.synthesizer
+        show_about(self, self.model_description, synthesizer.sha256 if synthesizer else "")
+
+    def open_model_card(self) -> None:
+        from PyQt6.QtCore import QUrl
+        from PyQt6.QtGui import QDesktopServices
+
+        from gan.paths import model_card_path
+
+        path = model_card_path()
+        if not path.is_file() or not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.show_error(
+                "Model card", f"{path}: cannot be opened here; read it in any text viewer"
+            )
 
     # ================================================================== synthesis
     def load_weights(self, weights: str) -> None:
@@ -433,6 +469,11 @@ class MainWindow(QMainWindow):
     def set_device(self, device: str) -> None:
         self.settings.setValue("device", device)
         self.load_weights(str(self.settings.value("weights", "default")))
+
+    def set_preview(self, mode: str) -> None:
+        """How the stroke preview runs: "auto", "256" or "128" (see SynthesisWorker.preview_size)."""
+        self.settings.setValue("preview", mode)
+        self.synthesis.worker.preview_mode = mode
 
     def feather_dialog(self) -> None:
         value, ok = QInputDialog.getDouble(
@@ -522,7 +563,7 @@ class MainWindow(QMainWindow):
         if self.ct is None or stale or result.image.shape != self.ct.shape:
             return  # a result for an image that is no longer open
         self.last_result = result
-        which = "preview (G1)" if result.stage == "global" else "full"
+        which = f"preview (G1 at {result.input_size // 2}²)" if result.stage == "global" else "full"
         self.synthesis_label.setText(
             f"Synthesis: {self.model_description} · {which} {result.milliseconds:.0f} ms"
         )

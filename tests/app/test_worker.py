@@ -49,3 +49,22 @@ def test_a_bad_weights_file_reports_and_keeps_going(qtbot, tmp_path):
         c.request(np.zeros((8, 8), np.uint8))  # no model: ignored, no crash
     finally:
         c.shutdown()
+
+
+@pytest.mark.parametrize(("mode", "size"), [("256", 64), ("128", 32), ("auto", None)])
+def test_preview_modes_choose_g1_resolution(controller, qtbot, mode, size):
+    _, labels = phantom(64)
+    worker = controller.worker
+    worker.preview_mode = mode
+    if size is None:  # auto: the fast path on a CPU without native bf16, else as trained
+        size = 32 if not worker.synthesizer.cpu_bf16 else 64
+    results = []
+    controller.resultReady.connect(results.append)
+    request = controller.request(labels, "global")
+    qtbot.waitUntil(lambda: any(r.request_id == request for r in results), timeout=20000)
+    result = results[-1]
+    assert result.stage == "global" and result.input_size == size
+    assert result.image.shape == (64, 64)  # always back at the slice's size
+    full = controller.request(labels)
+    qtbot.waitUntil(lambda: results[-1].request_id == full, timeout=20000)
+    assert results[-1].input_size == 64  # the full model always runs as trained

@@ -84,3 +84,12 @@ def test_compositor_reuses_weights_and_matches_the_plain_composite():
     assert compositor.weights(lung.copy(), 3) is first  # same lung: cached
     lung[10, 21] = True
     assert compositor.weights(lung, 3) is not first  # lung changed: recomputed
+
+
+def test_a_smaller_input_size_runs_and_comes_back_at_the_slice_size(synthesizer):
+    _, labels = phantom(64)
+    small = synthesizer.synthesize(labels, stage="global", size=32)
+    assert small.shape == (64, 64) and np.isfinite(small).all()
+    assert not np.allclose(small, synthesizer.synthesize(labels, stage="global"))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        synthesizer.synthesize(labels, size=40)
