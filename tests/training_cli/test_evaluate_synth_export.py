@@ -207,3 +207,99 @@ def test_every_command_has_help_with_an_example():
             and "Example:" in result.stdout
             and "python -m training_cli" in result.stdout
         )
+
+
+def test_baselines_fill_the_lung_with_training_means():
+    from gan.data import SliceSet
+    from training_cli.evaluate import baseline_images, class_means
+
+    image, labels = phantom(64)
+    means = class_means(SliceSet(["a"], image[None], labels[None]))
+    # the phantom's lung classes have constant intensities: -0.8, -0.2, 0.6
+    assert means[1:] == pytest.approx([-0.8, -0.2, 0.6])
+    lung = labels > 0
+    assert means[0] == pytest.approx(image[lung].mean())
+    flat = baseline_images(labels[None], means, "mean")[0]
+    per_class = baseline_images(labels[None], means, "class-mean")[0]
+    assert np.allclose(flat[lung], means[0])
+    assert np.allclose(per_class[lung], image[lung])  # class means reproduce this phantom exactly
+    with pytest.raises(ValueError):
+        baseline_images(labels[None], means, "median")
+
+
+def test_evaluate_baseline_command(tmp_path):
+    from tests.conftest import write_phantom_folder
+
+    data = write_phantom_folder(tmp_path / "data", n=4)
+    (tmp_path / "test.txt").write_text("0000\n0001\n")
+    out = tmp_path / "floor.json"
+    result = cli(
+        "evaluate", "--baseline", "class-mean", "--data", data, "--ids", tmp_path / "test.txt",
+        "--size", "64", "--no-fid", "--out", out, "--cache-dir", tmp_path / "cache",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["baseline"] == "class-mean" and report["baseline_means"]["from_slices"] == 2
+    flat_out = tmp_path / "flat.json"
+    result = cli(
+        "evaluate", "--baseline", "mean", "--data", data, "--ids", tmp_path / "test.txt",
+        "--size", "64", "--no-fid", "--out", flat_out, "--cache-dir", tmp_path / "cache",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    flat = json.loads(flat_out.read_text())
+    # the phantoms' classes differ in intensity, so per-class means beat one mean by far
+    assert report["lung_only"]["rmse"] < 0.5 * flat["lung_only"]["rmse"]
+    assert report["complemented"]["ssim"] > flat["complemented"]["ssim"]
+    both = cli("evaluate", "--baseline", "mean", "--checkpoint", "x", "--data", data, "--out", out)
+    assert both.returncode != 0 and "either --checkpoint" in both.stderr
+    assert "Traceback" not in both.stderr
+
+
+def test_figure_has_one_row_per_slice_and_four_columns(trained, phantom_npz, tmp_path):
+    import cv2
+
+    from training_cli.figure import pick_rows
+
+    assert pick_rows(16, 6) == [0, 3, 6, 9, 12, 15] and pick_rows(3, 6) == [0, 1, 2]
+    out = tmp_path / "fig.png"
+    result = cli(
+        "figure", "--checkpoint", trained, "--data", phantom_npz, "--rows", "3", "--tile", "64",
+        "--out", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figure = cv2.imread(str(out))
+    assert figure.shape == (3 * 64, 4 * 64, 3)
+    labels_tile = figure[:64, :64]
+    # the label column is in the paper's colours: some pixels are pure-ish red (lung)
+    assert ((labels_tile[..., 2] > 200) & (labels_tile[..., 1] < 60)).any()
+
+
+def test_export_registers_a_default_that_resolves_and_is_checked(trained, tmp_path, monkeypatch):
+    from gan.checkpoint import CheckpointError, resolve_weights
+    from training_cli.__main__ import main
+
+    models = tmp_path / "resources" / "models"
+    models.mkdir(parents=True)
+    monkeypatch.setattr("gan.paths.resources_dir", lambda: tmp_path / "resources")
+    out = models / "tiny-label.safetensors"
+    args = ["export", "--checkpoint", str(trained), "--out", str(out), "--fp16"]
+    assert main([*args, "--register-default", "label"]) == 0
+    index = json.loads((models / "index.json").read_text())
+    entry = index["defaults"]["label"]
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert entry["weights"] == out.name and entry["sha256"] == sidecar["sha256"]
+    # the sidecar keeps how the weights were made: options and samples per stage
+    stages = sidecar["training"]["stages"]
+    assert list(stages) == ["global", "local", "joint"]
+    assert all(s["samples"] == 8 for s in stages.values())  # 1 epoch of 8 samples each
+    assert sidecar["training"]["options"]["preset"] == "tiny"
+    assert resolve_weights("default") == out
+    assert Synthesizer("default", device="cpu").sha256 == entry["sha256"]
+    out.write_bytes(out.read_bytes()[:-10])  # truncated on disk
+    with pytest.raises(CheckpointError, match="do not match the SHA-256"):
+        resolve_weights("default")
+    # an export written elsewhere cannot be registered
+    assert (
+        main([*args[:3], "--out", str(tmp_path / "x.safetensors"), "--register-default", "label"])
+        == 1
+    )

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -54,6 +56,8 @@ def test_all_three_stages_train_and_leave_a_run_a_person_can_read(phantom_npz, t
         "joint_e001.png",
         "local_e001.png",
     ]
+    curves = cv2.imread(str(run / "losses.png"))
+    assert curves is not None and curves.shape[1] == 1200 and curves.std() > 10  # drawn, not blank
     final = load_checkpoint(run / "checkpoints" / "final.pt")
     assert final["stages_trained"] == ["global", "local", "joint"]
     assert len(list((run / "checkpoints").glob("step-*.pt"))) <= 3  # keep-last default
@@ -277,3 +281,44 @@ def test_an_export_remembers_its_stages(phantom_npz, tmp_path):
         == 0
     )
     assert Synthesizer(out, device="cpu").stage == "global"  # G1 alone, not the untrained G2
+
+
+def test_loss_plot_marks_stages_and_survives_a_cut_line(tmp_path):
+    from training_cli.curves import plot_metrics, smooth
+
+    assert np.allclose(smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1, 2, 4, 6])
+    lines = [
+        json.dumps({"stage": s, "global_step": i, "d_real_fake": 0.7 - i / 100, "g_adv": 0.7,
+                    "g_fm": 1 / (i + 1), "g_total": 7.0})
+        for i, s in enumerate(["global"] * 10 + ["joint"] * 10)
+    ]  # fmt: skip
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + '\n{"stage": "joint", "glob')  # a crash mid-line
+    out = plot_metrics(path, tmp_path / "losses.png")
+    image = cv2.imread(str(out))
+    assert image.shape == (720, 1200, 3)
+    # the two stage bands are drawn in their own colours
+    colours = {tuple(int(c) for c in px) for px in image.reshape(-1, 3)}
+    assert (235, 225, 210) in colours and (215, 215, 240) in colours
+    path.write_text("")
+    with pytest.raises(ValueError, match="no logged steps"):
+        plot_metrics(path, tmp_path / "empty.png")
+
+
+def test_a_checkpoint_stopped_inside_the_joint_stage_runs_the_joint_path(phantom_npz, tmp_path):
+    """4 steps per stage: --max-steps 10 stops two steps into joint; export must say joint."""
+    from gan.checkpoint import load_checkpoint, trained_stages
+
+    run = tmp_path / "cut"
+    result = cli("train", *TINY, "--data", phantom_npz, "--out", run, "--epochs", "1",
+                 "--max-steps", "10")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    checkpoint = max((run / "checkpoints").glob("step-*.pt"))
+    assert load_checkpoint(checkpoint)["stages_trained"] == ["global", "local"]
+    assert trained_stages(checkpoint) == ["global", "local", "joint"]
+    out = tmp_path / "cut.safetensors"
+    assert cli("export", "--checkpoint", checkpoint, "--out", out).returncode == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["inference_stage"] == "joint"
+    assert sidecar["training"]["stopped_in_stage"]["stage"] == "joint"
+    assert sidecar["training"]["stages"]["joint"]["samples"] == 2 * 2  # two steps of batch 2
