@@ -11,6 +11,7 @@ Examples::
     python -m app scan.dcm                         # the editor on a DICOM slice
     python -m app volume.nii.gz --index 40         # one slice of a NIfTI volume
     python -m app --overlay output/overlay.png     # headless: sample slice -> overlay PNG
+    python -m app --self-test                      # open, paint, synthesize, export; exit 0 if all work
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+
+from app import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,26 +48,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlay", metavar="OUT.png", help="headless: write the label overlay PNG and exit"
     )
     parser.add_argument("--opacity", type=float, default=0.45, help="label overlay opacity (0..1)")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check the install: open the sample slice, paint a lesion, synthesize with the "
+        "default weights, export a PNG to a temp folder; exit 0 on success, 1 with the reason",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test()
     if args.overlay:
         return write_overlay(args)
     return run_gui(args)
 
 
 def run_gui(args) -> int:
+    from PyQt6.QtGui import QIcon
     from PyQt6.QtWidgets import QApplication
 
     from app.main_window import APP_NAME, MainWindow
     from app.project import SUFFIX
-    from gan.paths import sample_slice_path
+    from gan.paths import app_icon_path, sample_slice_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName("ct-lesion-studio")  # ties windows to the .desktop entry (Wayland)
+    app.setWindowIcon(QIcon(str(app_icon_path())))
     window = MainWindow()
     install_excepthook(window)
     window.show()

@@ -507,6 +507,26 @@ def encode_png(image: np.ndarray, text: dict[str, str] | None = None) -> bytes:
     return b"".join(parts)
 
 
+def read_png_text(path: str | os.PathLike) -> dict[str, str]:
+    """The tEXt chunks of a PNG file (keyword -> text); what :func:`encode_png` writes."""
+    import struct
+
+    data = Path(path).read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise CTReadError(f"{path}: not a PNG file")
+    text, pos = {}, 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"tEXt" and b"\x00" in body:
+            key, value = body.split(b"\x00", 1)
+            text[key.decode("latin-1")] = value.decode("latin-1")
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return text
+
+
 def write_nifti(
     path: str | os.PathLike,
     array: np.ndarray,

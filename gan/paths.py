@@ -23,3 +23,11 @@ def sample_slice_path() -> Path:
 
 def sample_lesions_path() -> Path:
     return resources_dir() / "sample" / "medseg-0085-lesions.png"
+
+
+def app_icon_path() -> Path:
+    return resources_dir() / "icons" / "ct-lesion-studio.png"
+
+
+def model_card_path() -> Path:
+    return resources_dir() / "models" / "MODEL_CARD.md"

@@ -495,3 +495,21 @@ def test_opening_another_image_forgets_the_project_path(window, tmp_path):
     assert window._write_project(tmp_path / "a.ctlsproj")
     assert window.open_path(get_testdata_file("CT_small.dcm"))
     assert window.project_path is None  # Save asks for a new name instead of overwriting a.ctlsproj
+
+
+def test_about_dialog_names_version_model_licences_and_warning(window, monkeypatch):
+    from PyQt6.QtWidgets import QMessageBox
+
+    from app import __version__
+    from app.about import about_html
+
+    text = about_html("lite (joint) on CPU", "ab" * 32)
+    assert __version__ in text and "ab" * 32 in text and "CC BY-NC-SA" in text
+    assert "non-commercial" in text and "must not be used for diagnosis" in text
+    assert "none loaded" in about_html()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, body: shown.append(body))
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    about = next(a for a in help_menu.actions() if "About" in a.text())
+    about.trigger()
+    assert shown and __version__ in shown[0]

@@ -200,6 +200,7 @@ def test_png_text_chunks_are_written(tmp_path):
     )
     data = path.read_bytes()
     assert b"tEXtSynthetic\x00yes" in data
+    assert ctio.read_png_text(path) == {"Software": "CT Lesion Studio", "Synthetic": "yes"}
     import cv2
 
     assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (4, 4)
