@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench clean-venv self-test dist dist-test desktop-entry
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -23,6 +23,30 @@ run: $(STAMP)
 ## test: the whole suite (Qt offscreen); fails on any failure and on "no tests collected"
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+## self-test: open the sample, paint a lesion, synthesize with the default weights, export (exit 0 = OK)
+self-test: $(STAMP)
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m app --self-test
+
+## dist: the desktop bundle, dist/ct-lesion-studio/ (PyInstaller, one folder, no Python needed)
+dist: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dist]'
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN pyinstaller.spec
+	@du -sh dist/ct-lesion-studio | sed 's/^/bundle size: /'
+
+## dist-test: build the bundle and run its --self-test offscreen (the slow test does the same)
+dist-test: $(STAMP)
+	CTLS_BUILD_BUNDLE=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m slow -q
+
+## desktop-entry: add CT Lesion Studio to the desktop's application menu (the bundle if built)
+desktop-entry:
+	@exe="$(CURDIR)/dist/ct-lesion-studio/ct-lesion-studio"; \
+	test -x "$$exe" || exe="$(CURDIR)/$(BIN)/ct-lesion-studio"; \
+	mkdir -p $(HOME)/.local/share/applications $(HOME)/.local/share/icons/hicolor/256x256/apps; \
+	sed "s|^Exec=.*|Exec=$$exe %f|; s|^TryExec=.*|TryExec=$$exe|" resources/ct-lesion-studio.desktop \
+	  > $(HOME)/.local/share/applications/ct-lesion-studio.desktop; \
+	cp resources/icons/ct-lesion-studio.png $(HOME)/.local/share/icons/hicolor/256x256/apps/; \
+	echo "installed $(HOME)/.local/share/applications/ct-lesion-studio.desktop -> $$exe"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

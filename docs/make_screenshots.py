@@ -1,0 +1,60 @@
+"""Regenerate docs/editor.png: the editor on the sample slice with a painted GGO lesion and the
+default model's synthetic and composite panes. Needs a display (Xvfb is fine):
+
+    xvfb-run -a -s "-screen 0 1700x1000x24" .venv/bin/python docs/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(out: Path = REPO / "docs" / "editor.png") -> int:
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.selftest import lesion_disc
+    from gan.labels import GGO
+    from gan.paths import sample_slice_path
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings, recovery_dir=Path(tmp) / "r", ask=lambda *_: False)
+        window.resize(1660, 900)
+        window.show()
+        window.open_path(sample_slice_path())
+        labels = np.asarray(window.document.labels)
+        window.document.begin_stroke()
+        window.document.paint(lesion_disc(labels, radius=18), GGO, "lesion")
+        window.document.end_stroke("lesion")
+        results = []
+        window.synthesis.resultReady.connect(results.append)
+        request = window.synthesis.request(np.array(window.document.labels), None)
+        deadline = time.monotonic() + 120
+        while not any(r.request_id >= request for r in results):
+            if time.monotonic() > deadline:
+                print("no synthesis result (is a default model shipped?)", file=sys.stderr)
+                return 1
+            app.processEvents()
+            time.sleep(0.02)
+        for _ in range(50):
+            app.processEvents()
+            time.sleep(0.02)
+        window.grab().save(str(out))
+        window.synthesis.shutdown()
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*(Path(a) for a in sys.argv[1:])))
