@@ -170,4 +170,6 @@ class SynthesisController(QObject):
 
     def shutdown(self) -> None:
         self.thread.quit()
-        self.thread.wait(5000)
+        # the thread finishes the synthesis it is running (seconds at most); a QThread destroyed
+        # while running aborts the process, so wait for it rather than give up after a while
+        self.thread.wait()
