@@ -101,6 +101,9 @@ def training_record(checkpoint: Path) -> dict | None:
             if previous_time is not None and "time" in r:
                 stage["seconds"] += max(0.0, r["time"] - previous_time)
             previous_time = r.get("time", previous_time)
+        if stages and last < 1 << 62:  # steps after the last logged line, up to the checkpoint
+            final = stages[list(stages)[-1]]
+            final["last_step"] = max(final["last_step"], last)
         first = 0
         for stage in stages.values():  # stages run in order: steps are differences of global_step
             stage["steps"] = stage.pop("last_step") - first

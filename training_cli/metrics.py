@@ -139,9 +139,14 @@ def kernel_inception_distance(
     subset_size: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Unbiased KID (cubic polynomial kernel), mean and standard deviation over random subsets."""
+    """Unbiased KID (cubic polynomial kernel), mean and standard deviation over random subsets.
+
+    Sets smaller than ``subset_size`` are drawn in subsets of half their size: subsets of the whole
+    set would all be the same set and give a standard deviation of zero, which says nothing."""
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     m = min(subset_size, len(a), len(b))
+    if m == min(len(a), len(b)):
+        m = max(2, m // 2)
     if m < 2:
         return float("nan"), float("nan")
     d = a.shape[1]

@@ -38,6 +38,9 @@ def test_frechet_and_kid_on_known_gaussians():
     kid_same, _ = M.kernel_inception_distance(x, x.copy(), n_subsets=10, subset_size=100)
     kid_shift, std = M.kernel_inception_distance(x, x + 2.0, n_subsets=10, subset_size=100)
     assert abs(kid_same) < 0.05 < kid_shift and std >= 0
+    # a set smaller than the subset size still gives a spread (subsets of half the set)
+    _, small_std = M.kernel_inception_distance(x[:60], x[:60] + 0.5, n_subsets=10, subset_size=100)
+    assert small_std > 0
 
 
 def test_report_of_identical_and_offset_images():
@@ -194,13 +197,39 @@ def test_evaluate_writes_report_and_csv(trained, phantom_npz, tmp_path):
     assert "complemented" in result.stdout and "lung_only" in result.stdout
 
 
-def test_default_checkpoint_without_shipped_weights_says_so(tmp_path):
-    result = cli("export", "--checkpoint", "default", "--out", tmp_path / "x.safetensors")
-    assert result.returncode == 1 and "no default 'label' model is shipped yet" in result.stderr
+def test_the_shipped_default_is_a_trained_lite_model_within_the_budget():
+    from gan.checkpoint import resolve_weights, sha256_file
+    from tests.conftest import REPO
+
+    models = REPO / "resources" / "models"
+    index = json.loads((models / "index.json").read_text())
+    entry = index["defaults"]["label"]
+    path = resolve_weights("default")  # checks the SHA-256 too
+    assert path == models / entry["weights"] and sha256_file(path) == entry["sha256"]
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["config"]["preset"] == "lite" and sidecar["dtype"] == "float16"
+    assert sidecar["stages_trained"] == ["global", "local", "joint"]
+    assert sidecar["training"]["stages"]["joint"]["samples"] > 0
+    shipped = sum(p.stat().st_size for p in models.glob("*.safetensors"))
+    assert shipped < 48e6  # all shipped weights together
+    card = (models / "MODEL_CARD.md").read_text()
+    assert entry["sha256"] in card and "must not be used for diagnosis" in card
+
+
+def test_default_checkpoint_without_shipped_weights_says_so(tmp_path, monkeypatch, capsys):
+    from training_cli.__main__ import main
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "index.json").write_text('{"defaults": {}}')
+    monkeypatch.setattr("gan.paths.resources_dir", lambda: tmp_path)
+    assert (
+        main(["export", "--checkpoint", "default", "--out", str(tmp_path / "x.safetensors")]) == 1
+    )
+    assert "no default 'label' model is shipped yet" in capsys.readouterr().err
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("prepare", "train", "evaluate", "synth", "export", "batch"):
+    for command in ("prepare", "train", "evaluate", "synth", "export", "batch", "split", "figure"):
         result = cli(command, "--help")
         assert (
             result.returncode == 0
