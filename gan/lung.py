@@ -23,7 +23,7 @@ import numpy as np
 from gan.ctio import CTSlice
 
 #: Bumped whenever the derivation changes (training caches key on it).
-DERIVATION_VERSION = 1
+DERIVATION_VERSION = 2
 
 #: Dark components smaller than this fraction of the image, or of the largest one, are dropped.
 MIN_AREA_IMAGE_FRACTION = 0.002
@@ -31,6 +31,9 @@ MIN_AREA_LARGEST_FRACTION = 0.05
 #: Hull pieces whose centre lies this far (fraction of the lung's height) behind the lung's centre
 #: are kept even when medial: dependent consolidation along the spine.
 POSTERIOR_FRACTION = 0.2
+#: A dark component with at least this fraction of its pixels on each side of the midline holds
+#: both lungs (touching at the anterior junction line) and is hulled as two halves.
+BOTH_LUNGS_FRACTION = 0.2
 
 
 def derive_lung_mask(
@@ -92,14 +95,30 @@ def _add_pleural_hull(lung: np.ndarray) -> np.ndarray:
     midline_x = np.nonzero(lung)[1].mean()
     labels = measure.label(lung)
     for region in measure.regionprops(labels):
-        component = labels == region.label
-        cy, cx = region.centroid
-        height = region.bbox[2] - region.bbox[0]
-        pieces = measure.label(morphology.convex_hull_image(component) & ~component)
-        for piece in measure.regionprops(pieces):
-            py, px = piece.centroid
-            medial = abs(px - midline_x) < abs(cx - midline_x)
-            posterior = py > cy + POSTERIOR_FRACTION * height
-            if not medial or posterior:
-                out[pieces == piece.label] = True
+        for part in _split_at_midline(labels == region.label, midline_x):
+            rows, cols = np.nonzero(part)
+            cy, cx = rows.mean(), cols.mean()
+            height = rows.max() - rows.min() + 1
+            pieces = measure.label(morphology.convex_hull_image(part) & ~part)
+            for piece in measure.regionprops(pieces):
+                py, px = piece.centroid
+                medial = abs(px - midline_x) < abs(cx - midline_x)
+                posterior = py > cy + POSTERIOR_FRACTION * height
+                if not medial or posterior:
+                    out[pieces == piece.label] = True
     return ndi.binary_fill_holes(out)
+
+
+def _split_at_midline(component: np.ndarray, midline_x: float) -> list[np.ndarray]:
+    """A component holding both lungs (they touch at the anterior junction line) as its left and
+    right halves, so that each lung gets its own hull: the hull of both together would cover the
+    mediastinum. A component with less than ``BOTH_LUNGS_FRACTION`` of its pixels on one side of
+    the midline is one lung and stays whole."""
+    cut = int(round(midline_x))
+    left = component.copy()
+    left[:, cut:] = False
+    right = component & ~left
+    total = component.sum()
+    if min(left.sum(), right.sum()) < BOTH_LUNGS_FRACTION * total:
+        return [component]
+    return [left, right]
