@@ -10,6 +10,7 @@ Commands::
     batch     synthetic training data for curators: K augmented samples per input, with a manifest
     split     a seeded train/test split of a data folder, stratified by lesion class and area
     figure    label | real | synthetic | composite rows for some slices, as one PNG
+    utility   does synthetic data help segmentation? U-Nets on real vs real + synthetic slices
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ EXAMPLES = {
     "--ids train.txt --per-input 8 --layout nnunet --out synthetic/",
     "figure": "python -m training_cli figure --checkpoint default --data ../shared/data/medseg-ct100 "
     "--ids resources/splits/test.txt --rows 6 --out docs/test_slices.png",
+    "utility": "python -m training_cli utility --data ../shared/data/medseg-ct100 --checkpoint default "
+    "--experiment both --fractions 0,0.1,0.2,0.3,0.4,0.5 --folds 10 --out utility-report",
     "split": "python -m training_cli split --data ../shared/data/medseg-ct100 --test 16 --seed 0 "
     "--out resources/splits",
 }
@@ -200,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(
         _parser_for(sub, "train", "Train the global-local cGAN in the paper's three stages.")
     )
-    from training_cli import batch, evaluate, export, figure, prepare, split, synth
+    from training_cli import batch, evaluate, export, figure, prepare, split, synth, utility
 
     prepare.add_arguments(_parser_for(sub, "prepare", prepare.HELP))
     evaluate.add_arguments(_parser_for(sub, "evaluate", evaluate.HELP))
@@ -209,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_arguments(_parser_for(sub, "batch", batch.HELP))
     split.add_arguments(_parser_for(sub, "split", split.HELP))
     figure.add_arguments(_parser_for(sub, "figure", figure.HELP))
+    utility.add_arguments(_parser_for(sub, "utility", utility.HELP))
     return parser
 
 
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: train needs --data DIR (or --resume RUN_DIR)", file=sys.stderr)
                 return 2
             return run_training(train_options_from_args(args), resume_dir=args.resume)
-        from training_cli import batch, evaluate, export, figure, prepare, split, synth
+        from training_cli import batch, evaluate, export, figure, prepare, split, synth, utility
 
         commands = {
             "prepare": prepare,
@@ -247,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch": batch,
             "split": split,
             "figure": figure,
+            "utility": utility,
         }
         return commands[args.command].run(args)
     except expected as exc:

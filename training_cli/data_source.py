@@ -69,3 +69,15 @@ def load_slices(
     except OSError:
         pass  # a read-only cache location only costs the re-read next time
     return slices
+
+
+def load_slices_for_ids(
+    data: str | os.PathLike, ids: list[str], size: int, cache_dir: str | None = None
+) -> SliceSet:
+    """:func:`load_slices` for a list of ids rather than a split file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ids.txt"
+        path.write_text("".join(f"{i}\n" for i in ids))
+        return load_slices(data, str(path), size, cache_dir)

@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_baseline(args: argparse.Namespace) -> int:
     from gan.data import folder_ids, read_split_file
-    from training_cli.data_source import load_slices
+    from training_cli.data_source import load_slices, load_slices_for_ids
 
     if args.stage:
         raise ValueError("--stage applies to a model, not to a --baseline")
@@ -250,7 +250,7 @@ def _run_baseline(args: argparse.Namespace) -> int:
         )
     if not train_ids:
         raise ValueError("no slices left for the baseline's means (give --train-ids)")
-    train = _load_ids(args, train_ids, load_slices)
+    train = load_slices_for_ids(args.data, train_ids, args.size, args.cache_dir)
     means = class_means(train)
     ids, label_maps, real = evaluation_pairs(slices, args.augment)
     synthetic = baseline_images(label_maps, means, args.baseline)
@@ -277,15 +277,6 @@ def _run_baseline(args: argparse.Namespace) -> int:
             "resolution": args.size,
         },
     )
-
-
-def _load_ids(args, ids: list[str], load_slices):
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ids.txt"
-        path.write_text("".join(f"{i}\n" for i in ids))
-        return load_slices(args.data, str(path), args.size, args.cache_dir)
 
 
 def _write_report(args, slices, ids, label_maps, real, synthetic, device: str, method: dict) -> int:
