@@ -413,7 +413,11 @@ def run(args: argparse.Namespace) -> int:
     meta = {
         "command": "python -m training_cli utility",
         "data": str(args.data),
-        "split": {k: v for k, v in split.items() if k not in ("train", "test")},
+        "split": {
+            k: _shown(v) if k in ("folder", "model_training_ids") else v
+            for k, v in split.items()
+            if k not in ("train", "test")
+        },
         "n_train_slices": len(split["train"]),
         "n_test_slices": len(split["test"]),
         "n_test_images": len(test_ids),
@@ -423,7 +427,7 @@ def run(args: argparse.Namespace) -> int:
         "seeds": seeds,
         "selection_seed": args.seed,
         "resolution": size,
-        "generator": str(synthesizer.weights),
+        "generator": _shown(synthesizer.weights),
         "generator_sha256": synthesizer.sha256,
         "generator_preset": synthesizer.config.preset,
         "synthetic_slices_made": n_synthetic,
@@ -441,6 +445,17 @@ def run(args: argparse.Namespace) -> int:
     print(format_markdown(meta, summary))
     print(f"report: {out / 'report.md'}  (JSON, CSV and dice.png beside it)")
     return 0
+
+
+def _shown(path) -> str | None:
+    """A path as a reader of the report wants it: relative to the working folder where it lies
+    below it (the repository, usually), else as given."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _monai_version() -> str:
