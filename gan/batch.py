@@ -139,7 +139,8 @@ def augment_label_map(
     return out, params
 
 
-def _read_manifest(path: Path) -> list[dict]:
+def read_manifest(path: Path) -> list[dict]:
+    """The rows of a batch run's ``manifest.csv`` (none if it does not exist yet)."""
     if not path.exists():
         return []
     with open(path, newline="") as fh:
@@ -176,7 +177,7 @@ def run_batch(
     (out / image_dir).mkdir(parents=True, exist_ok=True)
     (out / label_dir).mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.csv"
-    rows = _read_manifest(manifest)
+    rows = read_manifest(manifest)
     done = {row["name"] for row in rows}
     written = skipped = 0
     for index, item in enumerate(inputs):

@@ -174,9 +174,12 @@ def _inception(device: str):
     return _EXTRACTORS[device]
 
 
-def _json_safe(value):
+def json_safe(value):
+    """``value`` with non-finite floats as None (JSON has no NaN), through dicts and lists."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -188,15 +191,15 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.checkpoint) == bool(args.baseline):
         raise ValueError("give either --checkpoint (a model) or --baseline (a floor), not both")
+    if not args.no_fid:
+        from training_cli.metrics import inception_weights_path
+
+        inception_weights_path()  # fail early, before the synthesis work
     if args.baseline:
         return _run_baseline(args)
     synthesizer = Synthesizer(
         args.checkpoint, device=None if args.device == "auto" else args.device
     )
-    if not args.no_fid:
-        from training_cli.metrics import inception_weights_path
-
-        inception_weights_path()  # fail early, before the synthesis work
     slices = load_slices(args.data, args.ids, synthesizer.size, args.cache_dir)
     ids, label_maps, real = evaluation_pairs(slices, args.augment)
     synthetic = np.concatenate(
@@ -232,10 +235,6 @@ def _run_baseline(args: argparse.Namespace) -> int:
 
     if args.stage:
         raise ValueError("--stage applies to a model, not to a --baseline")
-    if not args.no_fid:
-        from training_cli.metrics import inception_weights_path
-
-        inception_weights_path()
     slices = load_slices(args.data, args.ids, args.size, args.cache_dir)
     if args.train_ids:
         train_ids = read_split_file(args.train_ids)
@@ -297,7 +296,7 @@ def _write_report(args, slices, ids, label_maps, real, synthetic, device: str, m
         "ids": str(args.ids) if args.ids else None,
     }
     out = Path(args.out)
-    atomic_write_text(out, json.dumps(_json_safe(report), indent=2) + "\n")
+    atomic_write_text(out, json.dumps(json_safe(report), indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()

@@ -239,19 +239,18 @@ def hardware_description(device) -> str:
     return f"CPU: {name}, {torch.get_num_threads()} threads"
 
 
-def synthetic_pool(args, synthesizer, train_ids: list[str], count: int, size: int, progress):
-    """``count`` or more synthetic slices from the training slices via the batch exporter
-    (resumable in ``OUT/synthetic-MODEL-lungV``), read back at ``size``. Returns (SliceSet,
+def synthetic_pool(args, synthesizer, train_ids: list[str], per_input: int, size: int, progress):
+    """``per_input`` synthetic slices per training slice via the batch exporter (none if 0;
+    resumable in ``OUT/synthetic-MODEL-lungV``), read back at ``size``. Returns (SliceSet,
     source slice ids)."""
-    from gan.batch import folder_inputs, run_batch
+    from gan.batch import folder_inputs, read_manifest, run_batch
     from gan.ctio import read_label_image, read_raster
     from gan.data import SliceSet
     from gan.lung import DERIVATION_VERSION
 
     # keyed by what the slices depend on, so a rerun never mixes slices of another model or lung
     out = Path(args.out) / f"synthetic-{synthesizer.sha256[:12]}-lung{DERIVATION_VERSION}"
-    per_input = max(1, math.ceil(count / len(train_ids)))
-    if count > 0:
+    if per_input > 0:
         run_batch(
             folder_inputs(Path(args.data), train_ids),
             synthesizer,
@@ -260,11 +259,8 @@ def synthetic_pool(args, synthesizer, train_ids: list[str], count: int, size: in
             seed=args.seed,
             progress=progress,
         )
-    rows = []
-    if (out / "manifest.csv").exists():
-        with open(out / "manifest.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    allowed = {f"{i}_v{v:02d}" for i in train_ids for v in range(per_input)}
+    rows = read_manifest(out / "manifest.csv")
+    allowed = {f"{i}_v{v:02d}" for i in train_ids for v in range(max(per_input, 1))}
     rows = [r for r in rows if r["name"] in allowed and r["model_sha256"] == synthesizer.sha256]
     rows.sort(key=lambda r: r["name"])
     if not rows:
@@ -332,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         disable=args.no_progress or not needed,
     ) as bar:
         pool, pool_sources = synthetic_pool(
-            args, synthesizer, split["train"], needed, size, bar.update
+            args, synthesizer, split["train"], per_input if needed else 0, size, bar.update
         )
     leaked = sorted(set(pool_sources) & set(split["test"]))
     if leaked:  # cannot happen by construction; a guard against future changes
@@ -473,18 +469,9 @@ def _read_json(path: Path) -> dict | None:
 
 def _write_json(path: Path, value) -> None:
     from gan.fsutil import atomic_write_text
+    from training_cli.evaluate import json_safe
 
-    atomic_write_text(path, json.dumps(_finite(value), indent=1) + "\n")
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    atomic_write_text(path, json.dumps(json_safe(value), indent=1) + "\n")
 
 
 def summarize(results: list[dict], experiment: str) -> list[dict]:

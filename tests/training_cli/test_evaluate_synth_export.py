@@ -261,24 +261,23 @@ def test_evaluate_baseline_command(tmp_path):
 
     data = write_phantom_folder(tmp_path / "data", n=4)
     (tmp_path / "test.txt").write_text("0000\n0001\n")
-    out = tmp_path / "floor.json"
-    result = cli(
-        "evaluate", "--baseline", "class-mean", "--data", data, "--ids", tmp_path / "test.txt",
-        "--size", "64", "--no-fid", "--out", out, "--cache-dir", tmp_path / "cache",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
+
+    def floor(kind: str) -> dict:
+        out = tmp_path / f"{kind}.json"
+        result = cli(
+            "evaluate", "--baseline", kind, "--data", data, "--ids", tmp_path / "test.txt",
+            "--size", "64", "--no-fid", "--out", out, "--cache-dir", tmp_path / "cache",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(out.read_text())
+
+    report = floor("class-mean")
     assert report["baseline"] == "class-mean" and report["baseline_means"]["from_slices"] == 2
-    flat_out = tmp_path / "flat.json"
-    result = cli(
-        "evaluate", "--baseline", "mean", "--data", data, "--ids", tmp_path / "test.txt",
-        "--size", "64", "--no-fid", "--out", flat_out, "--cache-dir", tmp_path / "cache",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    flat = json.loads(flat_out.read_text())
+    flat = floor("mean")
     # the phantoms' classes differ in intensity, so per-class means beat one mean by far
     assert report["lung_only"]["rmse"] < 0.5 * flat["lung_only"]["rmse"]
     assert report["complemented"]["ssim"] > flat["complemented"]["ssim"]
+    out = tmp_path / "both.json"
     both = cli("evaluate", "--baseline", "mean", "--checkpoint", "x", "--data", data, "--out", out)
     assert both.returncode != 0 and "either --checkpoint" in both.stderr
     assert "Traceback" not in both.stderr
