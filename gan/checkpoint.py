@@ -107,6 +107,30 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], w
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
+def expand_input_channels(
+    state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``state`` fitted to ``target``'s shapes where a conv weight has fewer input channels (dim 1)
+    than the target: the extra channels get zero weights, so they do not change the output until
+    trained. Every other tensor is returned as is (a mismatch there still fails on load)."""
+    out = {}
+    for key, value in state.items():
+        want = target.get(key)
+        if (
+            want is not None
+            and value.ndim == 4
+            and want.ndim == 4
+            and value.shape[0] == want.shape[0]
+            and value.shape[2:] == want.shape[2:]
+            and value.shape[1] < want.shape[1]
+        ):
+            grown = torch.zeros(want.shape, dtype=value.dtype)
+            grown[:, : value.shape[1]] = value
+            value = grown
+        out[key] = value
+    return out
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

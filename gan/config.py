@@ -11,9 +11,13 @@ from typing import Any, Literal
 
 from gan.labels import NUM_CLASSES
 
-GeneratorMode = Literal["label"]
-#: Generator modes this version can build. "label": input is the one-hot label map alone (the paper).
-GENERATOR_MODES = ("label",)
+GeneratorMode = Literal["label", "inpaint"]
+#: Generator modes this version can build. "label": input is the one-hot label map alone (the
+#: paper). "inpaint": one-hot label map ⊕ the real image with a region blanked ⊕ that region's mask;
+#: only the region is regenerated (gan/inpaint.py).
+GENERATOR_MODES = ("label", "inpaint")
+#: Input channels besides the one-hot label map, per mode.
+EXTRA_INPUT_CHANNELS = {"label": 0, "inpaint": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +43,7 @@ class GeneratorConfig:
 
     @property
     def in_channels(self) -> int:
-        return NUM_CLASSES
+        return NUM_CLASSES + EXTRA_INPUT_CHANNELS.get(self.mode, 0)
 
     @property
     def global_size(self) -> int:
@@ -76,6 +80,8 @@ class DiscriminatorConfig:
 class LossConfig:
     gan_loss: Literal["bce", "hinge"] = "bce"
     lambda_fm: float = 10.0
+    #: inpaint mode only: weight of an L1 term between synthetic and real inside the mask (0 = off)
+    lambda_l1: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -269,7 +269,9 @@ class AugmentedSlices(torch.utils.data.Dataset):
     """``samples_per_epoch`` augmented (label map, image) pairs per epoch.
 
     Item ``i`` is slice ``i % len(slices)`` augmented with seed ``sample_seed(seed, epoch, i)``.
-    Returns ``(labels, image)``: (S, S) int64 in 0..3 and (1, S, S) float32 in [-1, 1].
+    Returns ``(labels, image)``: (S, S) int64 in 0..3 and (1, S, S) float32 in [-1, 1]; with
+    ``mode="inpaint"`` also a (1, S, S) float32 edit mask in {0, 1} drawn from the augmented label
+    map with the same seed (:func:`gan.inpaint.random_edit_mask`).
     """
 
     def __init__(
@@ -278,7 +280,11 @@ class AugmentedSlices(torch.utils.data.Dataset):
         samples_per_epoch: int,
         seed: int = 0,
         augment: AugmentConfig = AugmentConfig(),
+        mode: str = "label",
     ) -> None:
+        if mode not in ("label", "inpaint"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
         self.slices = slices
         self.samples_per_epoch = int(samples_per_epoch)
         self.seed = int(seed)
@@ -292,7 +298,7 @@ class AugmentedSlices(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.samples_per_epoch
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         k = index % len(self.slices)
         image = (self.slices.images[k][None] + 1.0) / 2.0  # [-1, 1] -> [0, 1]; 0 = black air
         label = self.slices.label_maps[k][None].astype(np.float32)
@@ -305,6 +311,12 @@ class AugmentedSlices(torch.utils.data.Dataset):
             label = np.asarray(_to_numpy(out["label"]), np.float32)
         labels = torch.from_numpy(np.clip(np.rint(label[0]), 0, NUM_CLASSES - 1).astype(np.int64))
         image_t = torch.from_numpy(np.clip(image * 2.0 - 1.0, -1.0, 1.0).astype(np.float32))
+        if self.mode == "inpaint":
+            from gan.inpaint import random_edit_mask
+
+            rng = np.random.default_rng(sample_seed(self.seed + 7919, self.epoch, index))
+            mask = random_edit_mask(labels.numpy(), rng)
+            return labels, image_t, torch.from_numpy(mask[None].astype(np.float32))
         return labels, image_t
 
 

@@ -3,6 +3,10 @@
 ``train_step`` does a discriminator update (real vs synthetic, eq. 2) and then a generator update
 (adversarial + lambda_FM x feature matching, eq. 3). For ``stage="global"`` (G1 alone) everything
 runs at half resolution: the real image and the label map are downsampled to G1's output size.
+
+With an edit ``mask`` (the ``inpaint`` mode) G sees the label map ⊕ the image blanked inside the
+mask ⊕ the mask, D judges the label map ⊕ the real image with G's output pasted inside the mask (on
+patches centred in the mask), and ``lambda_l1`` adds an L1 term inside the mask.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class StepLosses:
     g_adv: float
     g_fm: float
     g_total: float
+    g_l1: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -38,6 +43,11 @@ def stage_targets(
     return labels, image
 
 
+def stage_mask(mask: torch.Tensor, stage: Stage) -> torch.Tensor:
+    """The edit mask at this stage's output resolution (a half-covered pixel counts as masked)."""
+    return F.max_pool2d(mask, 2) if stage == "global" else mask
+
+
 def train_step(
     generator: GlobalLocalGenerator,
     discriminator: MultiResolutionPatchDiscriminator,
@@ -49,31 +59,39 @@ def train_step(
     loss_cfg: LossConfig,
     patch_seed: int,
     autocast=None,
+    mask: torch.Tensor | None = None,
 ) -> StepLosses:
     """One D step and one G step.
 
     labels : (B, 4, S, S) one-hot; image : (B, 1, S, S) in [-1, 1].
     patch_seed : seeds the discriminator's patch positions (the same patches for real and synthetic).
     autocast : a context-manager factory (bf16 on CUDA) or None.
+    mask : (B, 1, S, S) in {0, 1} for the inpaint mode, else None.
     """
     import contextlib
+
+    from gan.inpaint import inpaint_condition, paste
 
     autocast = autocast or contextlib.nullcontext
     cond, real = stage_targets(labels, image, stage)
     plain_d = getattr(discriminator, "module", discriminator)  # DDP's inner module, if wrapped
+    focus = None if mask is None else stage_mask(mask, stage)
+    g_input = labels if mask is None else inpaint_condition(labels, image, mask)
 
     def judge(img: torch.Tensor):
         # the same seeded patch positions for real and synthetic: feature matching compares them
-        return plain_d(cond, img, generator=torch.Generator().manual_seed(patch_seed))
+        return plain_d(cond, img, generator=torch.Generator().manual_seed(patch_seed), focus=focus)
 
     # Discriminator: eq. (2), real -> 1, synthetic -> 0. One forward of the (possibly DDP-wrapped)
     # D over real and synthetic together, so DDP sees exactly one forward per backward.
     with autocast():
-        fake = generator(labels, stage=stage)
+        raw = generator(g_input, stage=stage)
+        fake = raw if focus is None else paste(raw, real, focus)  # only the region is G's
         both = discriminator(
             torch.cat([cond, cond]),
             torch.cat([real, fake.detach()]),
             generator=torch.Generator().manual_seed(patch_seed + 1),
+            focus=None if focus is None else torch.cat([focus, focus]),
         )
         # patches are batch-major, so each output's first half is the real images'
         d_real = [[t[: t.shape[0] // 2] for t in outs] for outs in both]
@@ -94,13 +112,20 @@ def train_step(
             g_adv = generator_adversarial_loss(fake_out, loss_cfg.gan_loss)
             g_fm = feature_matching_loss(real_out, fake_out)
             g_loss = g_adv + loss_cfg.lambda_fm * g_fm
+            g_l1 = torch.zeros((), device=g_loss.device)
+            if focus is not None and loss_cfg.lambda_l1 > 0:
+                weight = focus.float()
+                g_l1 = ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(
+                    min=1.0
+                )
+                g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
     finally:
         for p in plain_d.parameters():
             p.requires_grad_(True)
-    return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss)))
+    return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss, g_l1)))
 
 
 def make_optimizers(

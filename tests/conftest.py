@@ -41,8 +41,9 @@ def phantom(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     return image, labels
 
 
-def make_tiny_weights(path: Path) -> Path:
-    """An untrained `tiny` generator exported to ``path`` (fp32, seeded): fast synthesis in tests."""
+def make_tiny_weights(path: Path, mode: str = "label") -> Path:
+    """An untrained `tiny` generator of ``mode`` exported to ``path`` (fp32, seeded): fast
+    synthesis in tests."""
     import torch
 
     from gan.checkpoint import export_generator
@@ -50,7 +51,7 @@ def make_tiny_weights(path: Path) -> Path:
     from gan.models import GlobalLocalGenerator
 
     torch.manual_seed(0)
-    cfg = get_preset("tiny")
+    cfg = get_preset("tiny").replace_generator(mode=mode)
     export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
     return path
 

@@ -42,12 +42,18 @@ class PatchDiscriminator(nn.Module):
 
 
 def sample_patches(
-    x: torch.Tensor, size: int, per_image: int, generator: torch.Generator | None
+    x: torch.Tensor,
+    size: int,
+    per_image: int,
+    generator: torch.Generator | None,
+    focus: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Random ``size`` x ``size`` crops, ``per_image`` from each batch element.
 
     (B, C, H, W) -> (B * per_image, C, size, size). Differentiable (plain indexing).
-    Where the image is smaller than ``size`` it is used whole.
+    Where the image is smaller than ``size`` it is used whole. ``focus`` (B, 1, H, W), if given,
+    centres each crop on a pixel drawn from it (the inpainted region: patches that are all real
+    pixels teach D nothing); an image whose focus is empty gets uniform crops.
     """
     b, _, h, w = x.shape
     if h <= size and w <= size:
@@ -55,8 +61,15 @@ def sample_patches(
     size_h, size_w = min(size, h), min(size, w)
     n = b * per_image
     device = x.device
-    top = torch.randint(0, h - size_h + 1, (n,), generator=generator).to(device)
-    left = torch.randint(0, w - size_w + 1, (n,), generator=generator).to(device)
+    if focus is None:
+        top = torch.randint(0, h - size_h + 1, (n,), generator=generator).to(device)
+        left = torch.randint(0, w - size_w + 1, (n,), generator=generator).to(device)
+    else:
+        weights = focus.detach().float().reshape(b, h * w).cpu().clamp(min=0) + 1e-8
+        centre = torch.multinomial(weights, per_image, replacement=True, generator=generator)
+        centre = centre.reshape(n)
+        top = (centre // w - size_h // 2).clamp(0, h - size_h).to(device)
+        left = (centre % w - size_w // 2).clamp(0, w - size_w).to(device)
     batch = torch.arange(b, device=device).repeat_interleave(per_image)
     rows = top[:, None] + torch.arange(size_h, device=device)  # (N, size)
     cols = left[:, None] + torch.arange(size_w, device=device)
@@ -82,14 +95,23 @@ class MultiResolutionPatchDiscriminator(nn.Module):
         )
 
     def forward(
-        self, labels: torch.Tensor, image: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        labels: torch.Tensor,
+        image: torch.Tensor,
+        generator: torch.Generator | None = None,
+        focus: torch.Tensor | None = None,
     ) -> list[list[torch.Tensor]]:
+        """``focus`` (B, 1, S, S): where to centre the patches (see :func:`sample_patches`)."""
         # (B, C_label, S, S) ⊕ (B, 1, S, S) -> (B, C_label + 1, S, S)
         x = torch.cat([labels, image], dim=1)
         results = []
         for i, discriminator in enumerate(self.discriminators):
             if i > 0:
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-            patches = sample_patches(x, self.cfg.patch_size, self.cfg.patches_per_image, generator)
+                if focus is not None:
+                    focus = F.max_pool2d(focus, 3, stride=2, padding=1)
+            patches = sample_patches(
+                x, self.cfg.patch_size, self.cfg.patches_per_image, generator, focus
+            )
             results.append(discriminator(patches))
         return results
