@@ -164,8 +164,37 @@ def build_dicom(values: np.ndarray, ct: CTSlice, provenance: Provenance):
     return ds
 
 
-def export_dicom(path: str | Path, values: np.ndarray, ct: CTSlice, provenance: Provenance):
+def add_synthetic_overlay(ds, region: np.ndarray) -> None:
+    """Record which pixels are synthetic as an overlay plane (group 6000, type ROI) of ``ds``:
+    viewers can show it, and ``ds.overlay_array(0x6000)`` reads it back."""
+    from pydicom.pixels import pack_bits
+
+    region = np.asarray(region, bool)
+    if region.shape != (ds.Rows, ds.Columns):
+        raise ValueError(
+            f"synthetic region {region.shape} differs from the image {ds.Rows}x{ds.Columns}"
+        )
+    ds.add_new(0x60000010, "US", int(region.shape[0]))  # OverlayRows
+    ds.add_new(0x60000011, "US", int(region.shape[1]))  # OverlayColumns
+    ds.add_new(0x60000022, "LO", "Synthetic pixels (CT Lesion Studio)")  # OverlayDescription
+    ds.add_new(0x60000040, "CS", "R")  # OverlayType: ROI
+    ds.add_new(0x60000050, "SS", [1, 1])  # OverlayOrigin
+    ds.add_new(0x60000100, "US", 1)  # OverlayBitsAllocated
+    ds.add_new(0x60000102, "US", 0)  # OverlayBitPosition
+    ds.add_new(0x60001500, "LO", "SYNTHETIC")  # OverlayLabel
+    ds.add_new(0x60003000, "OW", pack_bits(region.astype(np.uint8).ravel()))  # OverlayData
+
+
+def export_dicom(
+    path: str | Path,
+    values: np.ndarray,
+    ct: CTSlice,
+    provenance: Provenance,
+    synthetic_region: np.ndarray | None = None,
+):
     ds = build_dicom(np.asarray(values, np.float32), ct, provenance)
+    if synthetic_region is not None:
+        add_synthetic_overlay(ds, synthetic_region)
     with atomic_path(path, suffix=".dcm") as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return ds
@@ -247,9 +276,14 @@ def export_all(
     model_sha256: str,
     seed: int | None = None,
     stem: str = "slice",
+    synthetic_region: np.ndarray | None = None,
 ) -> list[Path]:
     """Everything for one slice into ``folder``: images (PNG, DICOM), labels (PNG, NIfTI, SEG) and a
-    small JSON record. ``synthetic`` and ``composite`` are in the slice's own units."""
+    small JSON record. ``synthetic`` and ``composite`` are in the slice's own units.
+
+    ``synthetic_region`` (H, W) bool: the composite's synthetic pixels (the inpainted region, or the
+    lung). It is written as ``STEM_synthetic_region.png`` (0/255) and as an overlay plane of the
+    composite DICOM, and counted in the JSON record."""
     import json
 
     from gan.fsutil import atomic_write_text
@@ -261,8 +295,19 @@ def export_all(
     for what, values in (("synthetic", synthetic), ("composite", composite)):
         provenance = Provenance(model_sha256, seed, what)
         export_png(folder / f"{stem}_{what}.png", values, ct, provenance)
-        datasets[what] = export_dicom(folder / f"{stem}_{what}.dcm", values, ct, provenance)
+        region = synthetic_region if what == "composite" else None
+        datasets[what] = export_dicom(
+            folder / f"{stem}_{what}.dcm", values, ct, provenance, synthetic_region=region
+        )
         written += [folder / f"{stem}_{what}.png", folder / f"{stem}_{what}.dcm"]
+    if synthetic_region is not None:
+        region_path = folder / f"{stem}_synthetic_region.png"
+        write_png(
+            region_path,
+            np.where(np.asarray(synthetic_region, bool), 255, 0).astype(np.uint8),
+            text={"Meaning": "255 = synthetic pixel of the composite", "Software": SOFTWARE},
+        )
+        written.append(region_path)
     export_labels_png(folder / f"{stem}_labels.png", labels)
     export_labels_nifti(folder / f"{stem}_labels.nii.gz", labels, ct)
     written += [folder / f"{stem}_labels.png", folder / f"{stem}_labels.nii.gz"]
@@ -281,6 +326,9 @@ def export_all(
         "seed": seed,
         "source": str(ct.source) if ct.source else None,
         "source_units": ct.value_kind,
+        "synthetic_pixels": None
+        if synthetic_region is None
+        else int(np.count_nonzero(synthetic_region)),
         "label_convention": LABEL_MAP_CONVENTION,
         "licence": LICENCE,
         "notes": notes,

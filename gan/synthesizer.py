@@ -74,8 +74,11 @@ class Synthesizer:
     Parameters
     ----------
     weights : a checkpoint (``.pt``) or export (``.safetensors``) path, or "default" for the
-        shipped default model.
+        shipped default model of ``mode``.
     device : "cuda", "mps", "cpu" or None/"auto" for the best available.
+    mode : "label" or "inpaint": the generator must be of this mode (a clear
+        :class:`~gan.checkpoint.CheckpointError` otherwise); None accepts either ("label" for
+        "default").
     """
 
     def __init__(
@@ -84,10 +87,18 @@ class Synthesizer:
         device: str | None = None,
         bf16: bool = True,
         cpu_bf16: bool | None = None,
+        mode: str | None = None,
     ) -> None:
-        self.weights = resolve_weights(weights)
+        from gan.checkpoint import CheckpointError
+
+        self.weights = resolve_weights(weights, mode or "label")
         self.device = resolve_device(device)
         self.generator, self.config = load_generator(self.weights, map_location="cpu")
+        if mode is not None and self.mode != mode:
+            raise CheckpointError(
+                f"{self.weights.name} is {_article(self.mode)} {self.mode}-mode generator, but "
+                f"{_article(mode)} {mode}-mode one is needed here"
+            )
         #: the path the weights were trained for: "joint" (G1+G2), or "global"/"local" alone
         self.stage = inference_stage(trained_stages(self.weights))
         self.generator.to(self.device).eval()
@@ -108,8 +119,18 @@ class Synthesizer:
     def size(self) -> int:
         return self.config.generator.size
 
+    @property
+    def mode(self) -> str:
+        """ "label" (the paper: label map only) or "inpaint" (label map + image + region mask)."""
+        return self.config.generator.mode
+
     def synthesize(
-        self, label_map: np.ndarray, stage: Stage | None = None, size: int | None = None
+        self,
+        label_map: np.ndarray,
+        stage: Stage | None = None,
+        size: int | None = None,
+        image: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
     ) -> np.ndarray:
         """(H, W) label map (0..3, any size) -> (H, W) float32 synthetic slice in [-1, 1].
 
@@ -117,13 +138,62 @@ class Synthesizer:
         half resolution: the fast preview and the ablation. ``size`` runs the network at another
         input resolution than it was trained at (a multiple of 16; half the size is a quarter of
         the work, at the price of detail): the fastest preview.
+
+        An ``inpaint`` generator also needs the real ``image`` (H, W) in [-1, 1] and the region
+        ``mask`` (H, W) to regenerate; use only the output inside the mask (:meth:`inpaint`).
         """
-        return self.synthesize_batch(np.asarray(label_map)[None], stage, size)[0]
+        images = None if image is None else np.asarray(image)[None]
+        masks = None if mask is None else np.asarray(mask)[None]
+        return self.synthesize_batch(np.asarray(label_map)[None], stage, size, images, masks)[0]
+
+    def inpaint(
+        self,
+        label_map: np.ndarray,
+        image: np.ndarray,
+        mask: np.ndarray,
+        stage: Stage | None = None,
+        size: int | None = None,
+    ) -> np.ndarray:
+        """The real ``image`` (H, W, [-1, 1]) with the ``mask`` region regenerated to match
+        ``label_map``; every pixel outside the mask is the input's own."""
+        from gan.inpaint import paste
+
+        generated = self.synthesize(label_map, stage, size, image, mask)
+        return paste(generated, image, np.asarray(mask, bool))
+
+    def _condition(self, labels: torch.Tensor, images, masks, size: int) -> torch.Tensor:
+        """The generator input at ``size``: one-hot labels, plus image and mask in inpaint mode."""
+        one_hot = one_hot_torch(labels)
+        if self.mode != "inpaint":
+            return one_hot
+        from gan.inpaint import inpaint_condition
+
+        if images is None or masks is None:
+            raise ValueError("an inpaint-mode generator needs the real image and a region mask")
+        images, masks = np.asarray(images, np.float32), np.asarray(masks)
+        if images.shape != masks.shape or images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"images {images.shape} and masks {masks.shape} must match the label maps"
+            )
+        image_t = torch.from_numpy(images)[:, None].to(self.device)
+        mask_t = torch.from_numpy(masks.astype(np.float32))[:, None].to(self.device)
+        image_t = resize_image(image_t, (size, size))
+        # a model pixel is blanked if any source pixel under it is: the region never shrinks
+        mask_t = (
+            torch.nn.functional.interpolate(mask_t, size=(size, size), mode="area") > 0
+        ).float()
+        return inpaint_condition(one_hot, image_t, mask_t)
 
     def synthesize_batch(
-        self, label_maps: np.ndarray, stage: Stage | None = None, size: int | None = None
+        self,
+        label_maps: np.ndarray,
+        stage: Stage | None = None,
+        size: int | None = None,
+        images: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(B, H, W) label maps -> (B, H, W) float32 in [-1, 1]."""
+        """(B, H, W) label maps -> (B, H, W) float32 in [-1, 1] (inpaint mode: with (B, H, W)
+        ``images`` in [-1, 1] and region ``masks``)."""
         label_maps = np.asarray(label_maps)
         if label_maps.ndim != 3:
             raise ValueError(f"expected (B, H, W) label maps, got shape {label_maps.shape}")
@@ -137,12 +207,17 @@ class Synthesizer:
             if size is not None and (size < 32 or size % 16):
                 raise ValueError(f"size must be a multiple of 16 and at least 32, not {size}")
             labels = resize_labels(labels, size or self.size)
-            # (B, S, S) -> (B, 4, S, S) -> (B, 1, S or S/2, ...)
-            output = self.generator(one_hot_torch(labels), stage=stage)
+            # (B, S, S) -> (B, 4 [+2], S, S) -> (B, 1, S or S/2, ...)
+            condition = self._condition(labels, images, masks, size or self.size)
+            output = self.generator(condition, stage=stage)
             output = resize_image(output.float(), (height, width)).clamp_(-1, 1)
             result = output[:, 0].cpu().numpy()
         self.last_inference_ms = (time.perf_counter() - start) * 1000
         return result.astype(np.float32)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def feather_weights(lung_mask: np.ndarray, feather_px: float) -> np.ndarray:

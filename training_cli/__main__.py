@@ -25,6 +25,8 @@ EXAMPLES = {
     "  python -m training_cli prepare --nifti-images rp_im --nifti-labels rp_msk --out data/radiopaedia",
     "train": "python -m training_cli train --preset lite --data ../shared/data/medseg-ct100 "
     "--ids resources/splits/train.txt --out runs/lite\n"
+    "  python -m training_cli train --mode inpaint --stage joint --lambda-l1 10 "
+    "--init-generator default --data DATA --ids resources/splits/train.txt --out runs/inpaint\n"
     "  torchrun --nproc_per_node 2 -m training_cli train --preset paper --data DATA --out runs/paper\n"
     "  python -m training_cli train --resume runs/lite",
     "evaluate": "python -m training_cli evaluate --checkpoint runs/lite/checkpoints/final.pt "
@@ -72,6 +74,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="network widths: paper (46 M G params), lite (half widths, 11.5 M), tiny (tests)",
     )
     p.add_argument(
+        "--mode",
+        default=d.mode,
+        choices=["label", "inpaint"],
+        help="label: G sees the label map only (the paper); inpaint: label map + the real image "
+        "with an edit-shaped region blanked + its mask, and regenerates that region only",
+    )
+    p.add_argument(
         "--stage",
         default=d.stage,
         choices=["global", "local", "joint", "all"],
@@ -110,6 +119,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--lambda-fm", type=float, default=d.lambda_fm, help="feature-matching weight (paper: 10)"
     )
     p.add_argument(
+        "--lambda-l1",
+        type=float,
+        default=d.lambda_l1,
+        help="--mode inpaint: weight of an L1 term inside the mask (default 0: off)",
+    )
+    p.add_argument(
         "--gan-loss",
         default=d.gan_loss,
         choices=["bce", "hinge"],
@@ -145,7 +160,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--max-steps", type=int, help="stop (with a checkpoint) after this many steps in all"
     )
     p.add_argument(
-        "--init-generator", help="warm-start G from a checkpoint or exported .safetensors"
+        "--init-generator",
+        help="warm-start G from a checkpoint, an exported .safetensors or 'default' (the shipped "
+        "label model); a label generator can start an inpaint one (new input channels start at 0)",
     )
     p.add_argument(
         "--cache-dir", help="where data-folder caches go (default ~/.cache/ct-lesion-studio)"
@@ -162,6 +179,7 @@ def train_options_from_args(args: argparse.Namespace) -> TrainOptions:
         data=args.data or "",
         out=args.out,
         preset=args.preset,
+        mode=args.mode,
         ids=args.ids,
         stage=args.stage,
         epochs_global=epochs["global"],
@@ -173,6 +191,7 @@ def train_options_from_args(args: argparse.Namespace) -> TrainOptions:
         beta1=args.beta1,
         beta2=args.beta2,
         lambda_fm=args.lambda_fm,
+        lambda_l1=args.lambda_l1,
         gan_loss=args.gan_loss,
         size=args.size,
         seed=args.seed,

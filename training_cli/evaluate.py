@@ -4,6 +4,12 @@ Every slice (with ``--augment K``: K seeded augmentations of each) is synthesize
 map. **Complemented** images put the synthetic lung into the real non-lung area (hard paste, as the
 paper); **lung-only** metrics read lung pixels only (for FID/KID, non-lung set to black).
 Intensities are in [0, 1] after the window.
+
+**Masked** evaluation (``--mode inpaint``, or ``--paste-in-masks`` for a label-only model or a floor):
+every image gets a seeded edit mask (:func:`gan.inpaint.random_edit_mask`, the same for every
+method); the complemented image is the real one with the mask region replaced, lung-only metrics
+read that image's lung, and the report gains ``masked`` (PSNR/SSIM/RMSE inside the mask) and
+``seam`` (gradient magnitude along the mask boundary relative to the real image's; 1 = seamless).
 """
 
 from __future__ import annotations
@@ -21,10 +27,24 @@ HELP = (
     "Table-II metrics (FID, KID, PSNR, SSIM, RMSE) for complemented and lung-only synthetic images."
 )
 AUGMENT_SEED = 20_220_101  # evaluation augmentations are fixed, whatever the training seed
+MASK_SEED = 20_221_125  # and so are the evaluation masks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="checkpoint, .safetensors export, or 'default'")
+    p.add_argument(
+        "--mode",
+        choices=["label", "inpaint"],
+        default="label",
+        help="label: the paper's whole-lung synthesis (default); inpaint: an inpaint-mode "
+        "generator regenerates a seeded edit mask per image ('default' picks the shipped one)",
+    )
+    p.add_argument(
+        "--paste-in-masks",
+        action="store_true",
+        help="a label-mode model or --baseline judged on --mode inpaint's task: its output "
+        "pasted inside the same seeded masks (the comparison for the inpainting model)",
+    )
     p.add_argument(
         "--baseline",
         choices=["mean", "class-mean"],
@@ -107,6 +127,19 @@ def baseline_images(label_maps: np.ndarray, means: np.ndarray, kind: str) -> np.
     raise ValueError(f"unknown baseline {kind!r}; choose mean or class-mean")
 
 
+def evaluation_masks(label_maps: np.ndarray) -> np.ndarray:
+    """One seeded edit mask per evaluated image (image i always gets the same one)."""
+    from gan.data import sample_seed
+    from gan.inpaint import random_edit_mask
+
+    return np.stack(
+        [
+            random_edit_mask(m, np.random.default_rng(sample_seed(MASK_SEED, 0, i)))
+            for i, m in enumerate(np.asarray(label_maps))
+        ]
+    )
+
+
 def compute_report(
     real: np.ndarray,
     synthetic: np.ndarray,
@@ -114,32 +147,50 @@ def compute_report(
     ids: list[str],
     fid: bool,
     device: str = "cpu",
+    masks: np.ndarray | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Metrics of synthetic vs real images, both (N, H, W) in [-1, 1]; returns (summary, rows)."""
+    """Metrics of synthetic vs real images, both (N, H, W) in [-1, 1]; returns (summary, rows).
+
+    With ``masks`` (N, H, W) the synthetic images count inside the masks only (masked evaluation)."""
+    from gan.inpaint import paste, seam_score
     from gan.synthesizer import composite_into_nonlung
     from training_cli import metrics as M
 
     real01 = (np.asarray(real, np.float64) + 1) / 2
     lung = np.asarray(label_maps) > 0
-    complemented = np.stack(
-        [composite_into_nonlung(s, r, m) for s, r, m in zip(synthetic, real, lung, strict=True)]
-    )
+    region = lung if masks is None else np.asarray(masks, bool)
+    if masks is None:
+        complemented = np.stack(
+            [composite_into_nonlung(s, r, m) for s, r, m in zip(synthetic, real, lung, strict=True)]
+        )
+    else:
+        complemented = paste(synthetic, real, region)
     comp01 = (complemented.astype(np.float64) + 1) / 2
-    synth01 = (np.asarray(synthetic, np.float64) + 1) / 2
+    # lung-only reads what the method puts in the lung: all of it synthetic, or the masked composite
+    synth01 = comp01 if masks is not None else (np.asarray(synthetic, np.float64) + 1) / 2
     rows = []
     for i, slice_id in enumerate(ids):
-        rows.append(
-            {
-                "id": slice_id,
-                "complemented_psnr": M.psnr(comp01[i], real01[i]),
-                "complemented_ssim": M.ssim(comp01[i], real01[i]),
-                "complemented_rmse": M.rmse(comp01[i], real01[i]),
-                "lung_only_psnr": M.psnr(synth01[i], real01[i], lung[i]),
-                "lung_only_ssim": M.ssim(synth01[i], real01[i], lung[i]),
-                "lung_only_rmse": M.rmse(synth01[i], real01[i], lung[i]),
-                "lung_px": int(lung[i].sum()),
-            }
-        )
+        row = {
+            "id": slice_id,
+            "complemented_psnr": M.psnr(comp01[i], real01[i]),
+            "complemented_ssim": M.ssim(comp01[i], real01[i]),
+            "complemented_rmse": M.rmse(comp01[i], real01[i]),
+            "lung_only_psnr": M.psnr(synth01[i], real01[i], lung[i]),
+            "lung_only_ssim": M.ssim(synth01[i], real01[i], lung[i]),
+            "lung_only_rmse": M.rmse(synth01[i], real01[i], lung[i]),
+            "lung_px": int(lung[i].sum()),
+        }
+        if masks is not None:
+            row.update(
+                {
+                    "masked_psnr": M.psnr(comp01[i], real01[i], region[i]),
+                    "masked_ssim": M.ssim(comp01[i], real01[i], region[i]),
+                    "masked_rmse": M.rmse(comp01[i], real01[i], region[i]),
+                    "seam": seam_score(comp01[i], real01[i], region[i]),
+                    "mask_px": int(region[i].sum()),
+                }
+            )
+        rows.append(row)
 
     def mean(key: str) -> float:
         values = [r[key] for r in rows if math.isfinite(r[key])]
@@ -160,6 +211,16 @@ def compute_report(
             summary[block]["kid"], summary[block]["kid_std"] = kid, kid_std
         else:
             summary[block]["fid"] = summary[block]["kid"] = summary[block]["kid_std"] = None
+    if masks is not None:
+        summary["masked"] = {k: mean(f"masked_{k}") for k in ("psnr", "ssim", "rmse")}
+        seams = np.array([r["seam"] for r in rows if math.isfinite(r["seam"])])
+        summary["seam"] = {
+            "mean": float(seams.mean()) if seams.size else None,
+            "median": float(np.median(seams)) if seams.size else None,
+            "band_px": 3,
+            "meaning": "mean gradient magnitude in a 3-px band on both sides of the mask boundary, "
+            "relative to the same band of the real image (1 = as smooth as the real slice)",
+        }
     return summary, rows
 
 
@@ -195,17 +256,32 @@ def run(args: argparse.Namespace) -> int:
         from training_cli.metrics import inception_weights_path
 
         inception_weights_path()  # fail early, before the synthesis work
+    if args.mode == "inpaint" and args.paste_in_masks:
+        raise ValueError(
+            "--paste-in-masks is for label models and floors; --mode inpaint masks already"
+        )
     if args.baseline:
+        if args.mode == "inpaint":
+            raise ValueError(
+                "a --baseline has no mode; judge it on the masks with --paste-in-masks"
+            )
         return _run_baseline(args)
     synthesizer = Synthesizer(
-        args.checkpoint, device=None if args.device == "auto" else args.device
+        args.checkpoint, device=None if args.device == "auto" else args.device, mode=args.mode
     )
     slices = load_slices(args.data, args.ids, synthesizer.size, args.cache_dir)
     ids, label_maps, real = evaluation_pairs(slices, args.augment)
+    masks = evaluation_masks(label_maps) if args.mode == "inpaint" or args.paste_in_masks else None
+    step = args.batch_size
     synthetic = np.concatenate(
         [
-            synthesizer.synthesize_batch(label_maps[i : i + args.batch_size], stage=args.stage)
-            for i in range(0, len(label_maps), args.batch_size)
+            synthesizer.synthesize_batch(
+                label_maps[i : i + step],
+                stage=args.stage,
+                images=None if args.mode == "label" else real[i : i + step],
+                masks=None if args.mode == "label" else masks[i : i + step],
+            )
+            for i in range(0, len(label_maps), step)
         ]
     )
     return _write_report(
@@ -216,7 +292,9 @@ def run(args: argparse.Namespace) -> int:
         real,
         synthetic,
         device=str(synthesizer.device),
+        masks=masks,
         method={
+            "mode": synthesizer.mode,
             "checkpoint": str(synthesizer.weights),
             "checkpoint_sha256": synthesizer.sha256,
             "preset": synthesizer.config.preset,
@@ -261,6 +339,7 @@ def _run_baseline(args: argparse.Namespace) -> int:
         real,
         synthetic,
         device="cuda" if args.device == "cuda" else "cpu",
+        masks=evaluation_masks(label_maps) if args.paste_in_masks else None,
         method={
             "baseline": args.baseline,
             "baseline_means": {
@@ -278,18 +357,26 @@ def _run_baseline(args: argparse.Namespace) -> int:
     )
 
 
-def _write_report(args, slices, ids, label_maps, real, synthetic, device: str, method: dict) -> int:
+def _write_report(
+    args, slices, ids, label_maps, real, synthetic, device: str, method: dict, masks=None
+) -> int:
     from gan.fsutil import atomic_write_text
 
     summary, rows = compute_report(
-        real, synthetic, label_maps, ids, fid=not args.no_fid, device=device
+        real, synthetic, label_maps, ids, fid=not args.no_fid, device=device, masks=masks
     )
     report = {
         "n_slices": len(slices),
         "n_images": len(ids),
         "augment": args.augment,
-        "complemented": summary["complemented"],
-        "lung_only": summary["lung_only"],
+        "masks": None
+        if masks is None
+        else {
+            "seed": MASK_SEED,
+            "kinds": "gan.inpaint.MASK_KINDS",
+            "mean_px": float(masks.sum((1, 2)).mean()),
+        },
+        **{k: v for k, v in summary.items()},
         **method,
         "intensity": "[0, 1] after the window; PSNR data range 1; SSIM Gaussian sigma 1.5",
         "data": str(args.data),
@@ -324,5 +411,14 @@ def format_table(report: dict) -> str:
         lines.append(
             f"{block:<14}{cell(r['fid'], '.3f'):>9}{cell(r['kid'], '.4f'):>9}{cell(r['psnr'], '.2f'):>8}"
             f"{cell(r['ssim'], '.4f'):>8}{cell(r['rmse'], '.4f'):>8}"
+        )
+    if report.get("masked"):
+        r = report["masked"]
+        lines.append(
+            f"{'in the mask':<14}{'':>9}{'':>9}{cell(r['psnr'], '.2f'):>8}"
+            f"{cell(r['ssim'], '.4f'):>8}{cell(r['rmse'], '.4f'):>8}"
+        )
+        lines.append(
+            f"seam score (1 = as smooth as the real slice): {cell(report['seam']['mean'], '.3f')}"
         )
     return "\n".join(lines)

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--register-default",
         metavar="MODE",
-        choices=["label"],
+        choices=["label", "inpaint"],
         help="also list the export as the shipped default of MODE in resources/models/index.json "
         "(the export must be written into resources/models/)",
     )
@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if args.register_default and out.resolve().parent != models_dir.resolve():
         raise ValueError(f"--register-default needs --out inside {models_dir}")
     generator, config = load_generator(source)
+    if args.register_default and config.generator.mode != args.register_default:
+        raise ValueError(
+            f"{source.name} is a {config.generator.mode}-mode generator; it cannot be the default "
+            f"{args.register_default!r} model"
+        )
     stages = trained_stages(source)
     extra = {"source": source.name}
     training = training_record(source)

@@ -63,6 +63,7 @@ class TrainOptions:
     data: str = ""
     out: str = "runs/lite"
     preset: str = "lite"
+    mode: str = "label"
     ids: str | None = None
     stage: str = "all"
     epochs_global: int = 20
@@ -74,6 +75,7 @@ class TrainOptions:
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_fm: float = 10.0
+    lambda_l1: float = 0.0
     gan_loss: str = "bce"
     size: int | None = None
     seed: int = 0
@@ -104,7 +106,12 @@ class TrainOptions:
 
     def model_config(self) -> ModelConfig:
         base = get_preset(self.preset)
-        config = dataclasses.replace(base, loss=LossConfig(self.gan_loss, self.lambda_fm))
+        config = dataclasses.replace(
+            base, loss=LossConfig(self.gan_loss, self.lambda_fm, self.lambda_l1)
+        )
+        config = config.replace_generator(mode=self.mode)
+        if self.mode == "label" and self.lambda_l1:
+            raise TrainingError("--lambda-l1 applies to --mode inpaint only")
         if self.size is not None:
             config = config.replace_generator(size=int(self.size))
         try:
@@ -264,12 +271,7 @@ class Trainer:
             self.config.discriminator, label_channels=4
         )
         if options.init_generator and resume is None:
-            warm, warm_config = load_generator(options.init_generator)
-            if warm_config.generator != self.config.generator:
-                raise TrainingError(
-                    f"{options.init_generator}: its generator config differs from preset {options.preset}"
-                )
-            self.generator.load_state_dict(warm.state_dict())
+            self._warm_start(options.init_generator)
         self.progress = Progress()
         torch.manual_seed(
             options.seed * info.world_size + info.rank
@@ -285,7 +287,9 @@ class Trainer:
         self.slices = load_slices(
             options.data, options.ids, self.config.generator.size, options.cache_dir
         )
-        self.dataset = AugmentedSlices(self.slices, options.samples_per_epoch, seed=options.seed)
+        self.dataset = AugmentedSlices(
+            self.slices, options.samples_per_epoch, seed=options.seed, mode=options.mode
+        )
         self.sampler = ResumableSampler(self.dataset, info, seed=options.seed)
         self.steps_per_epoch = len(self.sampler) // self.batch_per_rank
         if self.steps_per_epoch == 0:
@@ -297,6 +301,28 @@ class Trainer:
         self.stop = _StopFlag()
 
     # ------------------------------------------------------------------ state
+    def _warm_start(self, path: str) -> None:
+        """G's weights from another run or export of the same preset. A ``label`` generator may
+        start an ``inpaint`` one: its first convs gain zero-initialised input channels for the
+        masked image and the mask, so training begins from the label model's output exactly."""
+        from gan.checkpoint import expand_input_channels, resolve_weights
+
+        try:
+            warm, warm_config = load_generator(resolve_weights(path, "label"))
+        except CheckpointError as exc:
+            raise TrainingError(str(exc)) from None
+        ours = self.config.generator
+        if dataclasses.replace(warm_config.generator, mode=ours.mode) != ours:
+            raise TrainingError(
+                f"{path}: its generator config differs from preset {self.options.preset}"
+            )
+        if warm_config.generator.mode not in (ours.mode, "label"):
+            raise TrainingError(
+                f"{path}: a {warm_config.generator.mode!r} generator cannot start a {ours.mode!r} one"
+            )
+        state = expand_input_channels(warm.state_dict(), self.generator.state_dict())
+        self.generator.load_state_dict(state)
+
     def _load_state(self, payload: dict) -> None:
         from gan.checkpoint import load_state_strict
 
@@ -403,16 +429,31 @@ class Trainer:
             return
         n = min(4, len(self.slices))
         labels = torch.from_numpy(self.slices.label_maps[:n].astype(np.int64)).to(self.device)
+        g_input = one_hot_torch(labels)
+        shown = [self.slices.images[:n]]
+        if self.options.mode == "inpaint":  # label | real | real with the mask blanked | composite
+            from gan.inpaint import inpaint_condition, random_edit_mask
+
+            masks = np.stack(
+                [
+                    random_edit_mask(self.slices.label_maps[i], np.random.default_rng(i))
+                    for i in range(n)
+                ]
+            ).astype(np.float32)
+            shown.append(self.slices.images[:n] * (1 - masks) - masks)  # blanked shown black
+            mask_t = torch.from_numpy(masks[:, None]).to(self.device)
+            image_t = torch.from_numpy(self.slices.images[:n, None]).to(self.device)
+            g_input = inpaint_condition(g_input, image_t, mask_t)
         with torch.no_grad(), autocast_context(self.device, self.options.bf16):
-            fake = self.generator(one_hot_torch(labels), stage=stage).float()
+            fake = self.generator(g_input, stage=stage).float()
         size = self.slices.size
         fake = resize_image(fake, (size, size))[:, 0].cpu().numpy()
+        if self.options.mode == "inpaint":
+            fake = masks * fake + (1 - masks) * self.slices.images[:n]
+        shown.append(fake)
         rows = []
         for i in range(n):
-            gray = [
-                np.repeat(unit_to_uint8(x)[..., None], 3, axis=2)
-                for x in (self.slices.images[i], fake[i])
-            ]
+            gray = [np.repeat(unit_to_uint8(x[i])[..., None], 3, axis=2) for x in shown]
             rows.append(np.concatenate([colorize(self.slices.label_maps[i]), *gray], axis=1))
         write_png(
             self.run_dir / "samples" / f"{stage}_e{epoch + 1:03d}.png", np.concatenate(rows, axis=0)
@@ -509,9 +550,11 @@ class Trainer:
         )
         window_start, window_images = time.perf_counter(), 0
         try:
-            for labels, image in loader:
+            for batch in loader:
                 if self.progress.step >= self.steps_per_epoch:
                     break
+                labels, image = batch[0], batch[1]
+                mask = batch[2].to(self.device, non_blocking=True) if len(batch) > 2 else None
                 lr = opts.lr * lr_factor(
                     self.progress.epoch, self.progress.step, self.steps_per_epoch, epochs
                 )
@@ -536,6 +579,7 @@ class Trainer:
                     self.config.loss,
                     seed,
                     autocast,
+                    mask=mask,
                 )
                 finite = all(math.isfinite(v) for v in losses.as_dict().values())
                 if any_rank_flag(not finite, self.device):  # every rank stops together, none hangs
