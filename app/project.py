@@ -1,7 +1,8 @@
 """Project files (``.ctlsproj``): image reference, labels and view, in one JSON document. No Qt.
 
 The label map is stored losslessly as a base64 PNG; writes are atomic. The same format is the
-autosave recovery file.
+autosave recovery file. ``baseline_png`` (optional) holds the labels of the real slice as it was
+opened: inpainting regenerates where the labels differ from them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Project:
     image_path: str | None
     image_index: int | None
     labels: np.ndarray
+    baseline: np.ndarray | None = None
     spacing_override: tuple[float, float] | None = None
     view: dict = dataclasses.field(default_factory=dict)
 
@@ -43,9 +45,8 @@ class Project:
                 "spacing_override": list(self.spacing_override) if self.spacing_override else None,
                 "view": self.view,
                 "label_convention": LABEL_MAP_CONVENTION,
-                "labels_png": base64.b64encode(
-                    encode_png(np.asarray(self.labels, np.uint8))
-                ).decode("ascii"),
+                "labels_png": _png_text(self.labels),
+                "baseline_png": None if self.baseline is None else _png_text(self.baseline),
             },
             indent=1,
         )
@@ -68,17 +69,31 @@ class Project:
             raise ProjectError(
                 f"{path}: project version {data['version']} is newer than this program"
             )
+
+        def decode(key: str) -> np.ndarray:
+            png = base64.b64decode(data[key])
+            array = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+            return validate_label_map(array, what=f"{path.name} {key}")
+
         try:
-            png = base64.b64decode(data["labels_png"])
-            labels = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-            labels = validate_label_map(labels, what=f"{path.name} labels")
+            labels = decode("labels_png")
+            baseline = decode("baseline_png") if data.get("baseline_png") else None
         except (KeyError, ValueError, TypeError, cv2.error) as exc:
             raise ProjectError(f"{path}: damaged label data ({exc})") from None
+        if baseline is not None and baseline.shape != labels.shape:
+            raise ProjectError(
+                f"{path}: baseline labels {baseline.shape} differ from {labels.shape}"
+            )
         spacing = data.get("spacing_override")
         return cls(
             image_path=data.get("image", {}).get("path"),
             image_index=data.get("image", {}).get("index"),
             labels=labels,
+            baseline=baseline,
             spacing_override=tuple(spacing) if spacing else None,
             view=data.get("view", {}),
         )
+
+
+def _png_text(labels: np.ndarray) -> str:
+    return base64.b64encode(encode_png(np.asarray(labels, np.uint8))).decode("ascii")

@@ -73,6 +73,13 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             if failures:
                 raise SelfTestError(failures[-1])
             out(f"ok   model: {window.model_description}")
+            worker = window.synthesis.worker
+            _wait(
+                app, lambda: worker.inpainter or worker.inpainter_error, "inpaint model", timeout_s
+            )
+            if worker.inpainter is None:
+                raise SelfTestError(f"inpainting model: {worker.inpainter_error}")
+            out(f"ok   inpainting model: sha256 {worker.inpainter.sha256[:12]}")
 
             step = "open the sample slice"
             window.open_path(sample_slice_path())
@@ -109,6 +116,30 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             if float(image[lung].std()) < 1e-3:
                 raise SelfTestError("the synthetic lung is flat: the weights look untrained")
             out(f"ok   synthesized on {result.device} in {result.milliseconds:.0f} ms")
+
+            step = "inpaint the painted lesion"
+            context = window._inpaint_context()
+            if not context.mask.any():
+                raise SelfTestError("the painted lesion gave no region to regenerate")
+            request = window.synthesis.request(expected, None, context)
+            _wait(
+                app,
+                lambda: failures or any(r.request_id >= request for r in results),
+                "inpainting result",
+                timeout_s,
+            )
+            if failures:
+                raise SelfTestError(failures[-1])
+            result = next(r for r in results if r.request_id >= request)
+            _wait(app, lambda: window.last_result is result, "inpainted result on screen", 10)
+            composite = window.composite_values()
+            outside = ~context.mask
+            if not np.array_equal(composite[outside], window.ct.pixels[outside]):
+                raise SelfTestError("inpainting changed pixels outside the edited region")
+            out(
+                f"ok   inpainted {int(context.mask.sum())} px on {result.device} in "
+                f"{result.milliseconds:.0f} ms; the rest of the slice is untouched"
+            )
 
             step = "export"
             window.errors.clear()

@@ -31,6 +31,9 @@ def window(qtbot, tmp_path, dialogs):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     # a tiny model: synthesis in milliseconds, whatever default the repository ships
     settings.setValue("weights", str(make_tiny_weights(tmp_path / "tiny-default.safetensors")))
+    settings.setValue(
+        "inpaint_weights", str(make_tiny_weights(tmp_path / "tiny-inpaint.safetensors", "inpaint"))
+    )
     w = MainWindow(
         settings=settings,
         recovery_dir=tmp_path / "recovery",
@@ -193,6 +196,7 @@ def test_recovery_after_a_simulated_crash(window, qtbot, tmp_path):
     settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
     # the tiny model the fixture pinned, not the shipped default
     settings.setValue("weights", window.settings.value("weights"))
+    settings.setValue("inpaint_weights", window.settings.value("inpaint_weights"))
     second = MainWindow(settings=settings, recovery_dir=window.recovery_dir, ask=lambda *_: True)
     qtbot.addWidget(second)
     assert second.offer_recovery()
@@ -525,3 +529,112 @@ def test_about_dialog_names_version_model_licences_and_warning(window, monkeypat
     about = next(a for a in help_menu.actions() if "About" in a.text())
     about.trigger()
     assert shown and __version__ in shown[0]
+
+
+def _paint_disc(window, label: int = 3, radius: int = 6) -> np.ndarray:
+    """Paint a disc of ``label`` in the middle of the lung, as one undoable stroke; its mask."""
+    lung = np.array(window.document.labels) == 1
+    row, col = interior_pixel(lung)
+    yy, xx = np.mgrid[: lung.shape[0], : lung.shape[1]]
+    disc = ((yy - row) ** 2 + (xx - col) ** 2 <= radius**2) & lung
+    window.document.begin_stroke()
+    window.document.paint(disc, label, "test lesion")
+    window.document.end_stroke("test lesion")
+    return disc
+
+
+def _wait_for_latest(window, qtbot):
+    qtbot.waitUntil(
+        lambda: (
+            window.last_result is not None
+            and window.last_result.request_id == window.synthesis.latest_id
+        ),
+        timeout=30000,
+    )
+    return window.last_result
+
+
+def test_inpainting_regenerates_only_the_edited_region(window, qtbot, tmp_path):
+    import pydicom
+
+    from gan.ctio import read_raster
+    from gan.inpaint import margin_px
+
+    qtbot.waitUntil(lambda: window.inpaint_ready, timeout=30000)
+    assert window.inpainting and "Regenerated region" in window.pane_headers[1].text()
+    # nothing edited yet: the composite is the real slice, and no network ran for it
+    window.request_synthesis(full=True)
+    result = _wait_for_latest(window, qtbot)
+    assert result.mask is not None and not result.mask.any()
+    np.testing.assert_array_equal(window.composite_values(), window.ct.pixels)
+    assert "no edits" in window.synthesis_label.text()
+
+    disc = _paint_disc(window)
+    result = _wait_for_latest(window, qtbot)
+    region = result.mask
+    # the region is the edit dilated by the margin (5 mm at the assumed 0.84 mm/px: 6 px)
+    assert region[disc].all()
+    assert region.sum() > disc.sum() and margin_px(window.spacing) > 5
+    rows, cols = np.nonzero(region)
+    assert np.ptp(rows) <= 2 * (6 + round(margin_px(window.spacing))) + 2
+    composite = window.composite_values()
+    np.testing.assert_array_equal(composite[~region], window.ct.pixels[~region])
+    assert not np.allclose(composite[region], window.ct.pixels[region])
+    assert "inpainting" in window.synthesis_label.text()
+
+    files = {f.name: f for f in window.export_slice(tmp_path / "export")}
+    saved = read_raster(files["medseg-0085_synthetic_region.png"]).pixels > 0
+    np.testing.assert_array_equal(saved, region)
+    ds = pydicom.dcmread(files["medseg-0085_composite.dcm"])
+    np.testing.assert_array_equal(ds.overlay_array(0x6000).astype(bool), region)
+
+    # the paper's behaviour on request: the whole lung is synthetic
+    window.whole_lung_action.setChecked(True)
+    window.toggle_whole_lung()
+    result = _wait_for_latest(window, qtbot)
+    assert result.mask is None and "Synthetic" == window.pane_headers[1].text()
+    lung = np.array(window.document.labels) > 0
+    assert window.synthetic_region()[lung].all()
+    window.whole_lung_action.setChecked(False)
+    window.toggle_whole_lung()
+    assert window.inpainting
+
+
+def test_inpainting_variants_keep_the_real_slice_outside_each_region(window, qtbot):
+    qtbot.waitUntil(lambda: window.inpaint_ready, timeout=30000)
+    _paint_disc(window, radius=8)
+    window.variant_count = 2
+    shown = []
+    window.synthesis.variantsReady.connect(shown.extend)
+    with qtbot.waitSignal(window.synthesis.variantsReady, timeout=60000):
+        window.make_variants()
+    assert len(shown) == 2
+    for labels, image, mask in shown:
+        assert mask is not None and mask.any()
+        np.testing.assert_array_equal(mask, window.edit_region(labels))
+        composite = window._composite(image, labels, mask)
+        np.testing.assert_array_equal(composite[~mask], window.ct.pixels[~mask])
+
+
+def test_a_project_keeps_the_real_slice_labels_so_edits_stay_edits(window, qtbot, tmp_path):
+    qtbot.waitUntil(lambda: window.inpaint_ready, timeout=30000)
+    baseline = np.array(window.baseline_labels)
+    disc = _paint_disc(window)
+    path = tmp_path / "edit.ctlsproj"
+    assert window._write_project(path)
+    assert window.open_project(path)
+    np.testing.assert_array_equal(window.baseline_labels, baseline)
+    assert window.edit_region()[disc].all()
+
+
+def test_a_wrong_mode_inpainting_model_is_refused_and_whole_lung_goes_on(window, qtbot, tmp_path):
+    qtbot.waitUntil(lambda: window.inpaint_ready, timeout=30000)
+    label_model = make_tiny_weights(tmp_path / "label-only.safetensors")
+    with qtbot.waitSignal(window.synthesis.inpainterLoaded, timeout=30000):
+        window.load_inpaint_weights(str(label_model))
+    assert not window.inpaint_ready and not window.inpainting
+    assert "label-mode generator" in window.synthesis.worker.inpainter_error
+    assert "Inpainting unavailable" in window.statusBar().currentMessage()
+    _paint_disc(window)
+    result = _wait_for_latest(window, qtbot)
+    assert result.mask is None  # the whole lung, from the label model
