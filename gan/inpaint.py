@@ -53,6 +53,16 @@ def dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
     r = int(round(radius_px))
     if r <= 0 or not mask.any():
         return mask.copy()
+    # work on the mask's bounding box grown by the radius: an edit is small, the slice is not
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    r0, r1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, mask.shape[0])
+    c0, c1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, mask.shape[1])
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = _dilate_full(mask[r0:r1, c0:c1], r)
+    return out
+
+
+def _dilate_full(mask: np.ndarray, r: int) -> np.ndarray:
     x = torch.from_numpy(mask.astype(np.float32))[None, None]
     for step in range(r):
         if step % 2 == 0:

@@ -2,6 +2,10 @@
 
 Rows are spread evenly over the given ids (the same rows every time), at a reduced tile size so the
 figure stays small enough for a README.
+
+With ``--inpaint-checkpoint`` the figure shows an edit instead: each row's label map gets seeded new
+lesions (what a radiologist would paint), and the columns are edited labels | real | the paper's
+whole-lung composite | the inpainted slice (only the edited region, outlined, regenerated).
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--stage", choices=["joint", "global", "local"], help="generator path (default: trained)"
+    )
+    p.add_argument(
+        "--inpaint-checkpoint",
+        help="an inpaint-mode model ('default': the shipped one): show seeded lesion edits, the "
+        "whole-lung composite of --checkpoint beside the inpainted slice",
+    )
+    p.add_argument(
+        "--margin-mm",
+        type=float,
+        default=5.0,
+        help="--inpaint-checkpoint: margin around each edit that is regenerated (default 5 mm)",
     )
     p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     p.add_argument("--out", required=True, help="PNG to write")
@@ -81,6 +96,66 @@ def compose_figure(
     return np.vstack(rows)
 
 
+def seeded_edits(label_maps: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each label map with two new lesions in its healthy lung (seeded per row): an edit."""
+    from gan.labels import GGO
+    from gan.lesions import default_lesion_bank, random_lesions
+
+    bank = default_lesion_bank()
+    edited = []
+    for k, m in enumerate(np.asarray(label_maps)):
+        lung = int((m > 0).sum())
+        involvement = (int((m >= GGO).sum()) + 0.06 * lung) / max(lung, 1)
+        edited.append(random_lesions(m, 2, 0.6, involvement, seed=seed + k, bank=bank))
+    return np.stack(edited)
+
+
+def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarray:
+    """edited labels | real | whole-lung composite (paper) | inpainted, one row per slice."""
+    import cv2
+
+    from gan.inpaint import changed_region, margin_px, paste
+    from gan.labels import colorize
+
+    edited = seeded_edits(label_maps)
+    margin = margin_px(None, args.margin_mm)
+    regions = np.stack(
+        [changed_region(a, b, margin) for a, b in zip(label_maps, edited, strict=True)]
+    )
+    whole = synthesizer.synthesize_batch(edited, stage=args.stage)
+    generated = inpainter.synthesize_batch(edited, stage=args.stage, images=real, masks=regions)
+    inpainted = paste(generated, real, regions)
+    tile = args.tile
+
+    def gray(x, outline=None):
+        g = np.clip(np.round((np.asarray(x) + 1) * 127.5), 0, 255).astype(np.uint8)
+        rgb = np.repeat(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA)[..., None], 3, 2)
+        if outline is not None:
+            small = cv2.resize(
+                outline.astype(np.uint8), (tile, tile), interpolation=cv2.INTER_NEAREST
+            )
+            contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(rgb, contours, -1, (255, 220, 0), 1)
+        return rgb
+
+    from gan.synthesizer import Compositor
+
+    compositor = Compositor()
+    rows = []
+    for k, slice_id in enumerate(ids):
+        composite = compositor(whole[k], real[k], edited[k] > 0, args.feather)
+        labels = cv2.resize(colorize(edited[k]), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        tiles = [labels, gray(real[k]), gray(composite), gray(inpainted[k], regions[k])]
+        names = [
+            f"{slice_id}: edited labels",
+            "real",
+            "whole lung (paper)",
+            "inpainted (edit outlined)",
+        ]
+        rows.append(np.hstack([_label(t, n) for t, n in zip(tiles, names, strict=True)]))
+    return np.vstack(rows)
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
 
@@ -90,21 +165,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rows < 1 or args.tile < 32:
         raise ValueError("--rows must be >= 1 and --tile >= 32")
-    synthesizer = Synthesizer(
-        args.checkpoint, device=None if args.device == "auto" else args.device
-    )
+    device = None if args.device == "auto" else args.device
+    synthesizer = Synthesizer(args.checkpoint, device=device, mode="label")
     slices = load_slices(args.data, args.ids, synthesizer.size, args.cache_dir)
     chosen = pick_rows(len(slices), args.rows)
     label_maps = slices.label_maps[chosen]
-    synthetic = synthesizer.synthesize_batch(label_maps, stage=args.stage)
-    figure = compose_figure(
-        [slices.ids[i] for i in chosen],
-        label_maps,
-        slices.images[chosen],
-        synthetic,
-        args.feather,
-        args.tile,
-    )
+    ids = [slices.ids[i] for i in chosen]
+    if args.inpaint_checkpoint:
+        inpainter = Synthesizer(args.inpaint_checkpoint, device=device, mode="inpaint")
+        figure = edit_figure(ids, label_maps, slices.images[chosen], synthesizer, inpainter, args)
+    else:
+        synthetic = synthesizer.synthesize_batch(label_maps, stage=args.stage)
+        figure = compose_figure(
+            ids, label_maps, slices.images[chosen], synthetic, args.feather, args.tile
+        )
     ok, data = cv2.imencode(".png", cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"{args.out}: PNG encoding failed")
