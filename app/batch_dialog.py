@@ -55,7 +55,7 @@ class BatchJob(QObject):
 
         weights, data, ids, out, per_input, layout, seed = self.args
         try:
-            synthesizer = Synthesizer(weights)
+            synthesizer = Synthesizer(weights, mode="label")
             inputs = folder_inputs(Path(data), read_split_file(ids) if ids else None)
 
             def step(n: int) -> None:

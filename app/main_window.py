@@ -709,9 +709,17 @@ class MainWindow(QMainWindow):
             return
         window = self.canvas.window
         synthetic = self._to_source_units(self.last_result.image)
-        if self.last_result.mask is not None:  # the regenerated region, on black
-            synthetic = np.where(self.last_result.mask, synthetic, np.float32(window.low))
-        self.synth_view.show_values(synthetic, window)
+        mask = self.last_result.mask
+        if mask is not None and not mask.any():
+            self.synth_view.show_message(
+                "No edits yet: paint or change labels and only that region (plus a margin) is "
+                "regenerated. The composite is the real slice.\n\nSynthesis > Regenerate whole "
+                "lung (Ctrl+L) synthesizes the whole lung instead."
+            )
+        elif mask is not None:  # the regenerated region, on black
+            self.synth_view.show_values(np.where(mask, synthetic, np.float32(window.low)), window)
+        else:
+            self.synth_view.show_values(synthetic, window)
         composite = self.composite_values()
         if self.show_difference:
             self.composite_view.show_rgb(

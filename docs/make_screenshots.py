@@ -1,5 +1,5 @@
-"""Regenerate docs/editor.png: the editor on the sample slice with a painted GGO lesion and the
-default model's synthetic and composite panes. Needs a display (Xvfb is fine):
+"""Regenerate docs/editor.png: the editor on the sample slice with a painted GGO lesion, inpainted
+by the default inpainting model (the app's default mode). Needs a display (Xvfb is fine):
 
     xvfb-run -a -s "-screen 0 1700x1000x24" .venv/bin/python docs/make_screenshots.py
 """
@@ -32,6 +32,14 @@ def main(out: Path = REPO / "docs" / "editor.png") -> int:
         window = MainWindow(settings=settings, recovery_dir=Path(tmp) / "r", ask=lambda *_: False)
         window.resize(1660, 900)
         window.show()
+        worker = window.synthesis.worker
+        deadline = time.monotonic() + 120
+        while not (worker.inpainter or worker.inpainter_error) or not window.model_description:
+            if time.monotonic() > deadline:
+                print("models did not load", file=sys.stderr)
+                return 1
+            app.processEvents()
+            time.sleep(0.02)
         window.open_path(sample_slice_path())
         labels = np.asarray(window.document.labels)
         window.document.begin_stroke()
@@ -39,7 +47,8 @@ def main(out: Path = REPO / "docs" / "editor.png") -> int:
         window.document.end_stroke("lesion")
         results = []
         window.synthesis.resultReady.connect(results.append)
-        request = window.synthesis.request(np.array(window.document.labels), None)
+        window.request_synthesis(full=True)  # inpainting where its model loaded
+        request = window.synthesis.latest_id
         deadline = time.monotonic() + 120
         while not any(r.request_id >= request for r in results):
             if time.monotonic() > deadline:

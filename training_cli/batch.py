@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.data) == bool(args.nifti_images):
         raise ValueError("give either --data DIR or --nifti-images/--nifti-labels")
     synthesizer = Synthesizer(
-        args.checkpoint, device=None if args.device == "auto" else args.device
+        args.checkpoint, device=None if args.device == "auto" else args.device, mode="label"
     )
     if args.data:
         ids = read_split_file(args.ids) if args.ids else None

@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     opts = SegmenterOptions(
         channels=channels, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr
     )
-    synthesizer = Synthesizer(args.checkpoint, device=str(device))
+    synthesizer = Synthesizer(args.checkpoint, device=str(device), mode="label")
     split = resolve_split(args.split, synthesizer.weights)
     out = Path(args.out)
     (out / "arms").mkdir(parents=True, exist_ok=True)

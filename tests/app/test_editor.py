@@ -568,6 +568,7 @@ def test_inpainting_regenerates_only_the_edited_region(window, qtbot, tmp_path):
     assert result.mask is not None and not result.mask.any()
     np.testing.assert_array_equal(window.composite_values(), window.ct.pixels)
     assert "no edits" in window.synthesis_label.text()
+    assert "No edits yet" in window.synth_view.message
 
     disc = _paint_disc(window)
     result = _wait_for_latest(window, qtbot)
@@ -578,6 +579,8 @@ def test_inpainting_regenerates_only_the_edited_region(window, qtbot, tmp_path):
     rows, cols = np.nonzero(region)
     assert np.ptp(rows) <= 2 * (6 + round(margin_px(window.spacing))) + 2
     composite = window.composite_values()
+    shown = window.synth_view.values  # the regenerated region, on black
+    assert (shown[~region] == window.canvas.window.low).all() and not window.synth_view.message
     np.testing.assert_array_equal(composite[~region], window.ct.pixels[~region])
     assert not np.allclose(composite[region], window.ct.pixels[region])
     assert "inpainting" in window.synthesis_label.text()
