@@ -538,17 +538,18 @@ class MainWindow(QMainWindow):
         for header, title in zip(self.pane_headers[1:], titles, strict=True):
             header.setText(title)
 
+    def _ask_width(self, title: str, prompt: str, value: float) -> float | None:
+        """A width from 0 to 50 (one decimal) from the user; None if cancelled."""
+        value, ok = QInputDialog.getDouble(self, title, prompt, value, 0.0, 50.0, 1)
+        return value if ok else None
+
     def margin_dialog(self) -> None:
-        value, ok = QInputDialog.getDouble(
-            self,
+        value = self._ask_width(
             "Inpainting margin",
             "Margin around each edit that is regenerated too (mm):",
             self.inpaint_margin_mm,
-            0.0,
-            50.0,
-            1,
         )
-        if ok:
+        if value is not None:
             self.inpaint_margin_mm = value
             self.settings.setValue("inpaint_margin_mm", value)
             self.request_synthesis(full=True)
@@ -580,16 +581,10 @@ class MainWindow(QMainWindow):
         self.synthesis.worker.preview_mode = mode
 
     def feather_dialog(self) -> None:
-        value, ok = QInputDialog.getDouble(
-            self,
-            "Feather width",
-            "Composite edge ramp (pixels; 0 = hard paste):",
-            self.feather_px,
-            0.0,
-            50.0,
-            1,
+        value = self._ask_width(
+            "Feather width", "Composite edge ramp (pixels; 0 = hard paste):", self.feather_px
         )
-        if ok:
+        if value is not None:
             self.feather_px = value
             self.settings.setValue("feather_px", value)
             self._render_panes()

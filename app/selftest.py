@@ -96,19 +96,24 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
                 raise SelfTestError("the GGO disc changed no pixel")
             out(f"ok   painted {painted} GGO pixels")
 
+            def synthesize(context, what: str):
+                """Request, wait for the result and for it to be on screen; the result."""
+                request = window.synthesis.request(expected, None, context)
+                _wait(
+                    app,
+                    lambda: failures or any(r.request_id >= request for r in results),
+                    f"{what} result",
+                    timeout_s,
+                )
+                if failures:
+                    raise SelfTestError(failures[-1])
+                result = next(r for r in results if r.request_id >= request)
+                _wait(app, lambda: window.last_result is result, f"{what} result on screen", 10)
+                return result
+
             step = "synthesize"
             expected = np.array(window.document.labels, copy=True)
-            request = window.synthesis.request(expected, None)
-            _wait(
-                app,
-                lambda: failures or any(r.request_id >= request for r in results),
-                "synthesis result",
-                timeout_s,
-            )
-            if failures:
-                raise SelfTestError(failures[-1])
-            result = next(r for r in results if r.request_id >= request)
-            _wait(app, lambda: window.last_result is result, "result on screen", 10)
+            result = synthesize(None, "synthesis")
             image = np.asarray(result.image)
             if image.shape != window.ct.shape or not np.isfinite(image).all():
                 raise SelfTestError(f"bad synthetic image {image.shape}")
@@ -121,17 +126,7 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             context = window._inpaint_context()
             if not context.mask.any():
                 raise SelfTestError("the painted lesion gave no region to regenerate")
-            request = window.synthesis.request(expected, None, context)
-            _wait(
-                app,
-                lambda: failures or any(r.request_id >= request for r in results),
-                "inpainting result",
-                timeout_s,
-            )
-            if failures:
-                raise SelfTestError(failures[-1])
-            result = next(r for r in results if r.request_id >= request)
-            _wait(app, lambda: window.last_result is result, "inpainted result on screen", 10)
+            result = synthesize(context, "inpainting")
             composite = window.composite_values()
             outside = ~context.mask
             if not np.array_equal(composite[outside], window.ct.pixels[outside]):

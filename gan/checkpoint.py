@@ -220,7 +220,8 @@ def resolve_weights(spec: str | os.PathLike, mode: str = "label") -> Path:
     if not entry:
         raise CheckpointError(
             f"no default {mode!r} model is shipped yet ({index_path}); train one with "
-            "`python -m training_cli train` and pass its checkpoint or export path instead"
+            f"`python -m training_cli train --mode {mode}` and pass its checkpoint or export path "
+            "instead"
         )
     path = index_path.parent / entry["weights"]
     if not path.is_file():

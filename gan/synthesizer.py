@@ -121,7 +121,8 @@ class Synthesizer:
 
     @property
     def mode(self) -> str:
-        """ "label" (the paper: label map only) or "inpaint" (label map + image + region mask)."""
+        """The generator's mode: "label" (the paper: label map only) or "inpaint" (label map +
+        image + region mask)."""
         return self.config.generator.mode
 
     def synthesize(
