@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         #: regenerate only the edited region (inpaint model) unless the user asks for the whole lung
         self.whole_lung = self.settings.value("whole_lung", False, type=bool)
         self.inpaint_ready = False
+        self.inpainter_description = ""
         self.inpaint_margin_mm = float(self.settings.value("inpaint_margin_mm", 5.0))
         self.show_difference = False
         self.last_result = None
@@ -510,6 +511,7 @@ class MainWindow(QMainWindow):
 
     def _inpainter_loaded(self, description: str) -> None:
         self.inpaint_ready = bool(description)
+        self.inpainter_description = description
         if not description:
             error = self.synthesis.worker.inpainter_error
             self.statusBar().showMessage(
@@ -658,12 +660,12 @@ class MainWindow(QMainWindow):
             return  # a result for an image that is no longer open
         self.last_result = result
         which = f"preview (G1 at {result.input_size // 2}²)" if result.stage == "global" else "full"
+        model = self.model_description
         if result.mask is not None:
             n = int(result.mask.sum())
             which = f"inpainting {n:,} px, {which}" if n else "no edits: the real slice"
-        self.synthesis_label.setText(
-            f"Synthesis: {self.model_description} · {which} {result.milliseconds:.0f} ms"
-        )
+            model = self.inpainter_description
+        self.synthesis_label.setText(f"Synthesis: {model} · {which} {result.milliseconds:.0f} ms")
         self._render_panes()
 
     def composite_values(self) -> np.ndarray | None:

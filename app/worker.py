@@ -118,7 +118,10 @@ class SynthesisWorker(QObject):
             return
         self.inpainter_error = ""
         s = self.inpainter
-        self.inpainterLoaded.emit(f"inpaint {s.config.preset}, sha256 {s.sha256[:12]}")
+        self.inpainterLoaded.emit(
+            f"inpaint {s.config.preset} ({s.stage}) on {s.device.type.upper()}, "
+            f"sha256 {s.sha256[:12]}"
+        )
 
     @pyqtSlot(str, str)
     def load(self, weights: str, device: str) -> None:
