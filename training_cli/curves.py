@@ -17,6 +17,10 @@ TERMS = (
     ("g_fm", "G: feature matching"),
     ("g_total", "G: total (adv + lambda * fm)"),
 )
+L1_TERMS = (  # inpaint runs trained with --lambda-l1 > 0 log an L1 term too
+    ("g_l1", "G: L1 inside the mask"),
+    ("g_total", "G: total (adv + lambda_fm * fm + lambda_l1 * L1)"),
+)
 STAGE_COLOURS = {"global": (235, 225, 210), "local": (210, 235, 215), "joint": (215, 215, 240)}
 
 
@@ -43,7 +47,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_metrics(metrics: str | os.PathLike, out: str | os.PathLike, width: int = 1200) -> Path:
-    """Write ``out`` (PNG): a 2 x 2 grid of loss panels from a run's ``metrics.jsonl``."""
+    """Write ``out`` (PNG): a grid of loss panels from a run's ``metrics.jsonl``, 2 x 2, or 2 x 3
+    with the L1 term of an inpaint run."""
     import cv2
 
     from gan.fsutil import atomic_write_bytes
@@ -53,11 +58,14 @@ def plot_metrics(metrics: str | os.PathLike, out: str | os.PathLike, width: int 
         raise ValueError(f"{metrics}: no logged steps to plot")
     steps = np.array([r["global_step"] for r in records], np.float64)
     stages = [r.get("stage", "") for r in records]
+    terms = TERMS
+    if any(float(r.get("g_l1") or 0.0) > 0 for r in records):
+        terms = TERMS[:3] + L1_TERMS
     pw, ph = width // 2, int(width * 0.3)
-    canvas = np.full((ph * 2, pw * 2, 3), 255, np.uint8)
+    canvas = np.full((ph * ((len(terms) + 1) // 2), pw * 2, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
     left, right, top, bottom = 70, pw - 15, 35, ph - 40
-    for k, (key, title) in enumerate(TERMS):
+    for k, (key, title) in enumerate(terms):
         panel = canvas[(k // 2) * ph : (k // 2 + 1) * ph, (k % 2) * pw : (k % 2 + 1) * pw]
         values = np.array([float(r.get(key, np.nan)) for r in records])
         finite = np.isfinite(values)
