@@ -61,8 +61,14 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     import cv2
 
     out = tile.copy()
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    (w, h), base = cv2.getTextSize(text, font, scale, 1)
+    # white on a darkened band: readable on a bright CT window too. (A thick black copy under the
+    # text as an outline does not work: OpenCV 5 draws a proportional font whose glyph widths
+    # change with the thickness, so the two copies drift apart.)
+    band = out[: min(out.shape[0], h + base + 10), : min(out.shape[1], w + 12)]
+    band[...] = (band.astype(np.float32) * 0.35).astype(out.dtype)
+    cv2.putText(out, text, (6, h + 5), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
