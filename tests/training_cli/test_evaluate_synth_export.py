@@ -197,18 +197,21 @@ def test_evaluate_writes_report_and_csv(trained, phantom_npz, tmp_path):
     assert "complemented" in result.stdout and "lung_only" in result.stdout
 
 
-def test_the_shipped_default_is_a_trained_lite_model_within_the_budget():
+@pytest.mark.parametrize(
+    ("mode", "stages"), [("label", ["global", "local", "joint"]), ("inpaint", ["joint"])]
+)
+def test_the_shipped_default_is_a_trained_lite_model_within_the_budget(mode, stages):
     from gan.checkpoint import resolve_weights, sha256_file
     from tests.conftest import REPO
 
     models = REPO / "resources" / "models"
     index = json.loads((models / "index.json").read_text())
-    entry = index["defaults"]["label"]
-    path = resolve_weights("default")  # checks the SHA-256 too
+    entry = index["defaults"][mode]
+    path = resolve_weights("default", mode=mode)  # checks the SHA-256 too
     assert path == models / entry["weights"] and sha256_file(path) == entry["sha256"]
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["config"]["preset"] == "lite" and sidecar["dtype"] == "float16"
-    assert sidecar["stages_trained"] == ["global", "local", "joint"]
+    assert sidecar["config"]["generator"]["mode"] == mode and sidecar["stages_trained"] == stages
     assert sidecar["training"]["stages"]["joint"]["samples"] > 0
     shipped = sum(p.stat().st_size for p in models.glob("*.safetensors"))
     assert shipped < 48e6  # all shipped weights together
