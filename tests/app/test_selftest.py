@@ -12,12 +12,14 @@ from tests.conftest import REPO, make_tiny_weights
 
 @pytest.fixture
 def resources(tmp_path, monkeypatch):
-    """A copy of resources/ whose default model is a tiny generator (fast on any CPU)."""
+    """A copy of resources/ whose default models are tiny generators (fast on any CPU)."""
     root = tmp_path / "resources"
     shutil.copytree(REPO / "resources" / "sample", root / "sample")
     (root / "models").mkdir()
     make_tiny_weights(root / "models" / "tiny.safetensors")
-    index = {"format_version": 1, "defaults": {"label": {"weights": "tiny.safetensors"}}}
+    make_tiny_weights(root / "models" / "tiny-inpaint.safetensors", mode="inpaint")
+    defaults = {"label": "tiny.safetensors", "inpaint": "tiny-inpaint.safetensors"}
+    index = {"format_version": 1, "defaults": {m: {"weights": w} for m, w in defaults.items()}}
     (root / "models" / "index.json").write_text(json.dumps(index))
     monkeypatch.setattr("gan.paths.resources_dir", lambda: root)
     return root
@@ -29,7 +31,8 @@ def test_self_test_passes_and_reports_each_step(qapp, resources):
     lines: list[str] = []
     assert run_self_test(timeout_s=120, out=lines.append) == 0
     text = "\n".join(lines)
-    for step in ("model:", "opened medseg-0085.png", "painted", "synthesized", "exported"):
+    steps = ("model:", "inpainting model:", "opened medseg-0085.png", "painted", "synthesized")
+    for step in (*steps, "inpainted", "exported"):
         assert step in text
     assert lines[-1] == "self-test passed"
 
