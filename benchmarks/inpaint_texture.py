@@ -3,7 +3,8 @@ edit-mask size, on the evaluation's seeded masks (the same images and masks as
 ``evaluate --mode inpaint`` and ``evaluate --paste-in-masks``).
 
     python -m benchmarks.inpaint_texture [--data ../shared/data/medseg-ct100]
-        [--ids resources/splits/test.txt] [--augment 20] [--out benchmarks/results]
+        [--ids resources/splits/test.txt] [--augment 20] [--inpaint-checkpoint default]
+        [--out benchmarks/results]
 
 Texture = mean gradient magnitude inside the mask relative to the real slice's (1 = as much fine
 structure as the real lung; below 1 smoother, above 1 busier). Prints a table and writes
@@ -33,14 +34,16 @@ def texture_ratio(composite: np.ndarray, real: np.ndarray, mask: np.ndarray) -> 
     return float(grad(composite)[mask].mean() / max(grad(real)[mask].mean(), 1e-9))
 
 
-def measure(data: Path, ids: Path, augment: int, batch: int = 4) -> dict:
+def measure(
+    data: Path, ids: Path, augment: int, inpaint_checkpoint: str = "default", batch: int = 4
+) -> dict:
     from gan.inpaint import paste
     from gan.synthesizer import Synthesizer
     from training_cli import metrics as M
     from training_cli.data_source import load_slices
     from training_cli.evaluate import _inception, evaluation_masks, evaluation_pairs
 
-    inpainter = Synthesizer("default", device="cpu", mode="inpaint")
+    inpainter = Synthesizer(inpaint_checkpoint, device="cpu", mode="inpaint")
     label_model = Synthesizer("default", device="cpu", mode="label")
     slices = load_slices(data, ids, inpainter.size, None)
     _, labels, real = evaluation_pairs(slices, augment)
@@ -98,13 +101,16 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--ids", type=Path, default=REPO / "resources" / "splits" / "test.txt")
     parser.add_argument("--augment", type=int, default=20)
+    parser.add_argument(
+        "--inpaint-checkpoint", default="default", help="an inpaint-mode model (default: shipped)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     if not (args.data / "images").is_dir():
         print(f"error: no data folder at {args.data}")
         return 1
     try:
-        result = measure(args.data, args.ids, args.augment)
+        result = measure(args.data, args.ids, args.augment, args.inpaint_checkpoint)
     except (OSError, ValueError) as exc:  # no shipped default of a mode, no Inception weights
         print(f"error: {exc}")
         return 1
