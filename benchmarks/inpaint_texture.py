@@ -26,12 +26,10 @@ LARGE = 0.35  # a mask covering this fraction of the lung or more counts as larg
 
 def texture_ratio(composite: np.ndarray, real: np.ndarray, mask: np.ndarray) -> float:
     """Mean gradient magnitude of ``composite`` inside ``mask``, relative to ``real``'s."""
+    from gan.inpaint import gradient_magnitude
 
-    def grad(x: np.ndarray) -> np.ndarray:
-        gy, gx = np.gradient(x.astype(np.float64))
-        return np.hypot(gx, gy)
-
-    return float(grad(composite)[mask].mean() / max(grad(real)[mask].mean(), 1e-9))
+    reference = gradient_magnitude(real)[mask].mean()
+    return float(gradient_magnitude(composite)[mask].mean() / max(reference, 1e-9))
 
 
 def measure(
@@ -41,23 +39,21 @@ def measure(
     from gan.synthesizer import Synthesizer
     from training_cli import metrics as M
     from training_cli.data_source import load_slices
-    from training_cli.evaluate import _inception, evaluation_masks, evaluation_pairs
+    from training_cli.evaluate import (
+        _inception,
+        evaluation_masks,
+        evaluation_pairs,
+        synthesize_all,
+    )
 
     inpainter = Synthesizer(inpaint_checkpoint, device="cpu", mode="inpaint")
     label_model = Synthesizer("default", device="cpu", mode="label")
     slices = load_slices(data, ids, inpainter.size, None)
     _, labels, real = evaluation_pairs(slices, augment)
     masks = evaluation_masks(labels).astype(bool)
-    inpainted, label_only = [], []
-    for i in range(0, len(labels), batch):
-        part = slice(i, i + batch)
-        inpainted.append(
-            inpainter.synthesize_batch(labels[part], images=real[part], masks=masks[part])
-        )
-        label_only.append(label_model.synthesize_batch(labels[part]))
     composites = {
-        "inpaint": paste(np.concatenate(inpainted), real, masks),
-        "label-only": paste(np.concatenate(label_only), real, masks),
+        "inpaint": paste(synthesize_all(inpainter, labels, real, masks, batch), real, masks),
+        "label-only": paste(synthesize_all(label_model, labels, real, masks, batch), real, masks),
     }
     lung_px = np.maximum((labels > 0).reshape(len(labels), -1).sum(1), 1)
     fraction = masks.reshape(len(masks), -1).sum(1) / lung_px

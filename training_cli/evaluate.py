@@ -140,6 +140,23 @@ def evaluation_masks(label_maps: np.ndarray) -> np.ndarray:
     )
 
 
+def synthesize_all(synthesizer, label_maps, real, masks, batch_size: int, stage=None) -> np.ndarray:
+    """The synthesizer's output for every label map, ``batch_size`` at a time; an inpaint-mode
+    synthesizer also gets the real images and the masks (a label-mode one ignores them)."""
+    inpaint = synthesizer.mode == "inpaint"
+    return np.concatenate(
+        [
+            synthesizer.synthesize_batch(
+                label_maps[i : i + batch_size],
+                stage=stage,
+                images=real[i : i + batch_size] if inpaint else None,
+                masks=masks[i : i + batch_size] if inpaint else None,
+            )
+            for i in range(0, len(label_maps), batch_size)
+        ]
+    )
+
+
 def compute_report(
     real: np.ndarray,
     synthetic: np.ndarray,
@@ -272,18 +289,7 @@ def run(args: argparse.Namespace) -> int:
     slices = load_slices(args.data, args.ids, synthesizer.size, args.cache_dir)
     ids, label_maps, real = evaluation_pairs(slices, args.augment)
     masks = evaluation_masks(label_maps) if args.mode == "inpaint" or args.paste_in_masks else None
-    step = args.batch_size
-    synthetic = np.concatenate(
-        [
-            synthesizer.synthesize_batch(
-                label_maps[i : i + step],
-                stage=args.stage,
-                images=None if args.mode == "label" else real[i : i + step],
-                masks=None if args.mode == "label" else masks[i : i + step],
-            )
-            for i in range(0, len(label_maps), step)
-        ]
-    )
+    synthetic = synthesize_all(synthesizer, label_maps, real, masks, args.batch_size, args.stage)
     return _write_report(
         args,
         slices,
