@@ -6,7 +6,9 @@ runs at half resolution: the real image and the label map are downsampled to G1'
 
 With an edit ``mask`` (the ``inpaint`` mode) G sees the label map ⊕ the image blanked inside the
 mask ⊕ the mask, D judges the label map ⊕ the real image with G's output pasted inside the mask (on
-patches centred in the mask), and ``lambda_l1`` adds an L1 term inside the mask.
+patches centred in the mask), and ``lambda_l1`` adds an L1 term inside the mask. In the label mode
+``lambda_l1`` adds the L1 term over the lung (every non-background pixel of the label map): the part
+of the image the composite takes from G.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ def train_step(
             g_fm = feature_matching_loss(real_out, fake_out)
             g_loss = g_adv + loss_cfg.lambda_fm * g_fm
             g_l1 = torch.zeros((), device=g_loss.device)
-            if focus is not None and loss_cfg.lambda_l1 > 0:
-                weight = focus.float()
+            if loss_cfg.lambda_l1 > 0:
+                # inpaint: the region G regenerates; label: the lung, which the composite keeps
+                weight = focus.float() if focus is not None else 1.0 - cond[:, :1].float()
                 g_l1 = ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(
                     min=1.0
                 )

@@ -122,7 +122,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--lambda-l1",
         type=float,
         default=d.lambda_l1,
-        help="--mode inpaint: weight of an L1 term inside the mask (default 0: off)",
+        help="weight of an L1 term (not in the paper) over the pixels the composite takes from G: "
+        "inside the mask for --mode inpaint, the lung for --mode label (default 0: off)",
     )
     p.add_argument(
         "--gan-loss",

@@ -110,8 +110,8 @@ class TrainOptions:
             base, loss=LossConfig(self.gan_loss, self.lambda_fm, self.lambda_l1)
         )
         config = config.replace_generator(mode=self.mode)
-        if self.mode == "label" and self.lambda_l1:
-            raise TrainingError("--lambda-l1 applies to --mode inpaint only")
+        if self.lambda_l1 < 0:
+            raise TrainingError("--lambda-l1 must be 0 or more")
         if self.size is not None:
             config = config.replace_generator(size=int(self.size))
         try:
