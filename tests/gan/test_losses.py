@@ -57,7 +57,9 @@ def test_label_mode_l1_covers_the_lung_only(stage):
         g = GlobalLocalGenerator(cfg.generator)
         d = MultiResolutionPatchDiscriminator(cfg.discriminator, label_channels=4)
         opt_g, opt_d = make_optimizers(g, d)
-        losses = train_step(g, d, opt_g, opt_d, one_hot, target, stage, LossConfig(lambda_l1=10.0), 1)
+        losses = train_step(
+            g, d, opt_g, opt_d, one_hot, target, stage, LossConfig(lambda_l1=10.0), 1
+        )
         assert losses.g_total == pytest.approx(
             losses.g_adv + 10 * losses.g_fm + 10 * losses.g_l1, rel=1e-4
         )
@@ -66,4 +68,6 @@ def test_label_mode_l1_covers_the_lung_only(stage):
     base = g_l1(real)
     assert base > 0
     assert g_l1(torch.where(outside, -real, real)) == pytest.approx(base, rel=1e-5)  # body ignored
-    assert g_l1(torch.where(outside, real, real + 0.5)) != pytest.approx(base, rel=1e-3)  # lung counts
+    assert g_l1(torch.where(outside, real, real + 0.5)) != pytest.approx(
+        base, rel=1e-3
+    )  # lung counts

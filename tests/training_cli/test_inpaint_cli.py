@@ -67,7 +67,9 @@ def test_inpaint_training_logs_l1_keeps_its_mode_and_resumes_bit_for_bit(
 
 
 def test_bad_mode_combinations_are_one_line_errors(phantom_npz, inpaint_run, tmp_path):
-    result = cli("train", *TINY, "--data", phantom_npz, "--out", tmp_path / "a", "--lambda-l1", "-1")
+    result = cli(
+        "train", *TINY, "--data", phantom_npz, "--out", tmp_path / "a", "--lambda-l1", "-1"
+    )
     assert result.returncode == 1 and "--lambda-l1 must be 0 or more" in result.stderr
     # an inpaint generator cannot warm-start a label one
     result = cli(
