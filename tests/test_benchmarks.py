@@ -14,3 +14,24 @@ def test_texture_ratio_reads_smoother_below_one_and_busier_above():
     busy = real + rng.normal(0, 0.3, real.shape)
     assert texture_ratio(real, real, mask) == 1.0
     assert texture_ratio(smooth, real, mask) < 0.5 < 1.5 < texture_ratio(busy, real, mask)
+
+
+def test_ssim_split_by_region_and_interior_texture():
+    from benchmarks.ssim_texture import regions, split_ssim
+
+    yy, xx = np.mgrid[:96, :96]
+    lung = (yy - 48) ** 2 + (xx - 48) ** 2 < 30**2
+    real = 0.5 + 0.2 * np.sin(xx / 3) * np.cos(yy / 4) * lung  # textured lung, flat body
+    parts = regions(lung, band_px=6)
+    assert not (parts["interior"] & parts["edge_inside"]).any()
+    assert (parts["interior"] | parts["edge_inside"]).sum() == lung.sum()
+    assert not (parts["edge_outside"] & lung).any() and parts["edge_outside"].any()
+
+    same = split_ssim(real, real, lung)
+    assert all(same[k] == 1.0 for k in ("ssim", "interior", "edge_inside", "edge_outside"))
+    assert same["texture"] == 1.0
+    flat = np.where(lung, real[lung].mean(), real)
+    shifted = np.where(lung, np.roll(real, 6, axis=1), real)  # as much texture, misplaced
+    a, b = split_ssim(flat, real, lung), split_ssim(shifted, real, lung)
+    assert a["texture"] < 0.05 and b["texture"] > 0.8
+    assert b["interior"] < a["interior"] < 1.0  # misplaced texture scores below none at all

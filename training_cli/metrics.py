@@ -39,11 +39,12 @@ def psnr(a, b, mask=None, data_range: float = 1.0) -> float:
     return float(10 * np.log10(data_range**2 / m))
 
 
-def ssim(a, b, mask=None, data_range: float = 1.0) -> float:
-    """Mean SSIM (Gaussian sigma 1.5), over the whole image or over ``mask`` pixels of the map."""
+def ssim_map(a, b, data_range: float = 1.0) -> tuple[float, np.ndarray]:
+    """Mean SSIM (Gaussian window, sigma 1.5; skimage's mean leaves out a border as wide as the
+    window's radius) and the SSIM map, one value per pixel."""
     from skimage.metrics import structural_similarity
 
-    value, ssim_map = structural_similarity(
+    return structural_similarity(
         np.asarray(a, np.float64),
         np.asarray(b, np.float64),
         data_range=data_range,
@@ -52,10 +53,15 @@ def ssim(a, b, mask=None, data_range: float = 1.0) -> float:
         use_sample_covariance=False,
         full=True,
     )
+
+
+def ssim(a, b, mask=None, data_range: float = 1.0) -> float:
+    """Mean SSIM (Gaussian sigma 1.5), over the whole image or over ``mask`` pixels of the map."""
+    value, full = ssim_map(a, b, data_range)
     if mask is None:
         return float(value)
     mask = np.asarray(mask, bool)
-    return float(ssim_map[mask].mean()) if mask.any() else float("nan")
+    return float(full[mask].mean()) if mask.any() else float("nan")
 
 
 # ------------------------------------------------------------------------------------ Inception
