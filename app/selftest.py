@@ -108,7 +108,17 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
                 if failures:
                     raise SelfTestError(failures[-1])
                 result = next(r for r in results if r.request_id >= request)
-                _wait(app, lambda: window.last_result is result, f"{what} result on screen", 10)
+                # ours on screen, or already replaced there by a newer one (the editor's own
+                # debounced request after the paint can land in the same event-loop pass)
+                _wait(
+                    app,
+                    lambda: (
+                        window.last_result is not None
+                        and window.last_result.request_id >= result.request_id
+                    ),
+                    f"{what} result on screen",
+                    10,
+                )
                 return result
 
             step = "synthesize"
