@@ -14,10 +14,11 @@ structure as the real lung; below 1 smoother, above 1 busier). Prints a table an
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import measure_to_json
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "medseg-ct100"
@@ -102,16 +103,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
-    if not (args.data / "images").is_dir():
-        print(f"error: no data folder at {args.data}")
+    result = measure_to_json(
+        args.data,
+        args.out,
+        "inpaint_texture.json",
+        lambda: measure(args.data, args.ids, args.augment, args.inpaint_checkpoint),
+    )
+    if result is None:
         return 1
-    try:
-        result = measure(args.data, args.ids, args.augment, args.inpaint_checkpoint)
-    except (OSError, ValueError) as exc:  # no shipped default of a mode, no Inception weights
-        print(f"error: {exc}")
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "inpaint_texture.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'masks':<8}{'images':>7}  {'KID inpaint':>18}  {'KID label-only':>18}  "
           f"{'texture inp.':>12}  {'texture label':>13}")  # fmt: skip
     for group, row in result["groups"].items():

@@ -16,10 +16,11 @@ table and writes ``ssim_texture.json``. About 3 minutes per model on a 2-core CP
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import measure_to_json
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "medseg-ct100"
@@ -113,18 +114,16 @@ def main(argv=None) -> int:
     parser.add_argument("--augment", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
-    if not (args.data / "images").is_dir():
-        print(f"error: no data folder at {args.data}")
-        return 1
-    try:
-        result = measure(
+    result = measure_to_json(
+        args.data,
+        args.out,
+        "ssim_texture.json",
+        lambda: measure(
             args.data, args.ids, args.train_ids, args.augment, args.checkpoint or ["default"]
-        )
-    except (OSError, ValueError) as exc:  # a missing or wrong-mode model, a bad split file
-        print(f"error: {exc}")
+        ),
+    )
+    if result is None:
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ssim_texture.json").write_text(json.dumps(result, indent=2) + "\n")
     share = result["share_of_image"]
     print(
         f"{result['images']} images; share of the image: interior {share['interior']:.1%}, "

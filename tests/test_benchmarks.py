@@ -35,3 +35,22 @@ def test_ssim_split_by_region_and_interior_texture():
     a, b = split_ssim(flat, real, lung), split_ssim(shifted, real, lung)
     assert a["texture"] < 0.05 and b["texture"] > 0.8
     assert b["interior"] < a["interior"] < 1.0  # misplaced texture scores below none at all
+
+
+def test_data_benchmarks_fail_in_one_line_and_write_json(tmp_path, capsys):
+    import json
+
+    from benchmarks import measure_to_json
+    from benchmarks.ssim_texture import main
+
+    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.strip() == f"error: no data folder at {tmp_path / 'nowhere'}"
+    (tmp_path / "images").mkdir()
+
+    def broken():
+        raise ValueError("runs/x.pt is an inpaint-mode generator")
+
+    assert measure_to_json(tmp_path, tmp_path / "out", "r.json", broken) is None
+    assert capsys.readouterr().out.strip() == "error: runs/x.pt is an inpaint-mode generator"
+    assert measure_to_json(tmp_path, tmp_path / "out", "r.json", lambda: {"a": 1}) == {"a": 1}
+    assert json.loads((tmp_path / "out" / "r.json").read_text()) == {"a": 1}
