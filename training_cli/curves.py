@@ -17,8 +17,8 @@ TERMS = (
     ("g_fm", "G: feature matching"),
     ("g_total", "G: total (adv + lambda * fm)"),
 )
-L1_TERMS = (  # inpaint runs trained with --lambda-l1 > 0 log an L1 term too
-    ("g_l1", "G: L1 inside the mask"),
+L1_TERMS = (  # runs trained with --lambda-l1 > 0 log an L1 term too
+    ("g_l1", "G: L1 (inpaint: in the mask; label: the lung)"),
     ("g_total", "G: total (adv + lambda_fm * fm + lambda_l1 * L1)"),
 )
 STAGE_COLOURS = {"global": (235, 225, 210), "local": (210, 235, 215), "joint": (215, 215, 240)}
