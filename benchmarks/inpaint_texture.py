@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import measure_to_json
+from benchmarks import add_test_set_arguments, measure_to_json
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "medseg-ct100"
 LARGE = 0.35  # a mask covering this fraction of the lung or more counts as large
 
 
@@ -95,13 +93,10 @@ def measure(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--ids", type=Path, default=REPO / "resources" / "splits" / "test.txt")
-    parser.add_argument("--augment", type=int, default=20)
+    add_test_set_arguments(parser)
     parser.add_argument(
         "--inpaint-checkpoint", default="default", help="an inpaint-mode model (default: shipped)"
     )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     result = measure_to_json(
         args.data,

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import measure_to_json
+from benchmarks import REPO, add_test_set_arguments, measure_to_json
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "medseg-ct100"
 BAND_PX = 6
 REGIONS = ("interior", "edge_inside", "edge_outside")
 
@@ -38,14 +36,15 @@ def regions(lung: np.ndarray, band_px: int = BAND_PX) -> dict[str, np.ndarray]:
     return {"interior": interior, "edge_inside": lung & ~interior, "edge_outside": outside}
 
 
-def split_ssim(composite01: np.ndarray, real01: np.ndarray, lung: np.ndarray) -> dict[str, float]:
-    """``evaluate``'s complemented SSIM of one image, its map's mean over each region, and the
-    interior texture ratio."""
+def split_ssim(
+    composite01: np.ndarray, real01: np.ndarray, parts: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """``evaluate``'s complemented SSIM of one image, its map's mean over each of ``parts``
+    (``regions`` of its lung), and the interior texture ratio."""
     from benchmarks.inpaint_texture import texture_ratio
     from training_cli import metrics as M
 
     value, full = M.ssim_map(composite01, real01)
-    parts = regions(lung)
     row = {"ssim": float(value)}
     for name, where in parts.items():
         row[name] = float(full[where].mean()) if where.any() else float("nan")
@@ -78,14 +77,15 @@ def measure(
         shas[checkpoint] = synthesizer.sha256
     real01 = (real.astype(np.float64) + 1) / 2
     lung = labels > 0
+    parts = [regions(m) for m in lung]  # the same for every method: computed once per image
     methods = {}
     for name, synthetic in outputs.items():
         rows = [
-            split_ssim((composite_into_nonlung(s, r, m).astype(np.float64) + 1) / 2, r01, m)
-            for s, r, r01, m in zip(synthetic, real, real01, lung, strict=True)
+            split_ssim((composite_into_nonlung(s, r, m).astype(np.float64) + 1) / 2, r01, p)
+            for s, r, r01, m, p in zip(synthetic, real, real01, lung, parts, strict=True)
         ]
         methods[name] = {k: float(np.nanmean([row[k] for row in rows])) for k in rows[0]}
-    share = {k: float(np.mean([regions(m)[k].mean() for m in lung])) for k in REGIONS}
+    share = {k: float(np.mean([p[k].mean() for p in parts])) for k in REGIONS}
     return {
         "data": str(data),
         "ids": str(ids),
@@ -106,13 +106,10 @@ def main(argv=None) -> int:
         action="append",
         help="a label-mode model (checkpoint, export or 'default'); repeat to compare several",
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--ids", type=Path, default=REPO / "resources" / "splits" / "test.txt")
+    add_test_set_arguments(parser)
     parser.add_argument(
         "--train-ids", type=Path, default=REPO / "resources" / "splits" / "train.txt"
     )
-    parser.add_argument("--augment", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     result = measure_to_json(
         args.data,

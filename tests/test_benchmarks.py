@@ -27,12 +27,12 @@ def test_ssim_split_by_region_and_interior_texture():
     assert (parts["interior"] | parts["edge_inside"]).sum() == lung.sum()
     assert not (parts["edge_outside"] & lung).any() and parts["edge_outside"].any()
 
-    same = split_ssim(real, real, lung)
+    same = split_ssim(real, real, parts)
     assert all(same[k] == 1.0 for k in ("ssim", "interior", "edge_inside", "edge_outside"))
     assert same["texture"] == 1.0
     flat = np.where(lung, real[lung].mean(), real)
     shifted = np.where(lung, np.roll(real, 6, axis=1), real)  # as much texture, misplaced
-    a, b = split_ssim(flat, real, lung), split_ssim(shifted, real, lung)
+    a, b = split_ssim(flat, real, parts), split_ssim(shifted, real, parts)
     assert a["texture"] < 0.05 and b["texture"] > 0.8
     assert b["interior"] < a["interior"] < 1.0  # misplaced texture scores below none at all
 

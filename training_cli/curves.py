@@ -48,7 +48,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 def plot_metrics(metrics: str | os.PathLike, out: str | os.PathLike, width: int = 1200) -> Path:
     """Write ``out`` (PNG): a grid of loss panels from a run's ``metrics.jsonl``, 2 x 2, or 2 x 3
-    with the L1 term of an inpaint run."""
+    when the run was trained with an L1 term (``--lambda-l1``)."""
     import cv2
 
     from gan.fsutil import atomic_write_bytes

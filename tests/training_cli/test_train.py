@@ -300,7 +300,7 @@ def test_loss_plot_marks_stages_and_survives_a_cut_line(tmp_path):
     # the two stage bands are drawn in their own colours
     colours = {tuple(int(c) for c in px) for px in image.reshape(-1, 3)}
     assert (235, 225, 210) in colours and (215, 215, 240) in colours
-    # an inpaint run with an L1 term gets a third row for it
+    # a run trained with an L1 term gets a third row for it
     l1 = [json.dumps({"stage": "joint", "global_step": i, "g_l1": 0.2 - i / 100, "g_total": 7.0})
           for i in range(10)]  # fmt: skip
     path.write_text("\n".join(l1))
