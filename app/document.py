@@ -114,7 +114,35 @@ class MaskDocument:
         self._undo.append(diff)
         self._redo.clear()
 
+    def _close_open_stroke(self) -> bool:
+        """Undo or redo pressed mid-stroke: record the stroke so far as its own step first, so the
+        history never holds a stroke whose old values predate the undo; a new stroke then takes the
+        rest of the drag. True if a stroke was open."""
+        if self._stroke is None:
+            return False
+        self.end_stroke()
+        return True
+
     def undo(self) -> bool:
+        """Revert the newest step (mid-stroke: the stroke so far). False if there is none."""
+        reopen = self._close_open_stroke()
+        try:
+            return self._undo_step()
+        finally:
+            if reopen:
+                self.begin_stroke()
+
+    def redo(self) -> bool:
+        """Re-apply the newest undone step. False if there is none (a stroke painted mid-way since
+        the undo has cleared the redo stack)."""
+        reopen = self._close_open_stroke()
+        try:
+            return self._redo_step()
+        finally:
+            if reopen:
+                self.begin_stroke()
+
+    def _undo_step(self) -> bool:
         if not self._undo:
             return False
         diff = self._undo.pop()
@@ -123,7 +151,7 @@ class MaskDocument:
         self._emit(diff.indices)
         return True
 
-    def redo(self) -> bool:
+    def _redo_step(self) -> bool:
         if not self._redo:
             return False
         diff = self._redo.pop()

@@ -31,15 +31,76 @@ def test_undo_redo_restore_exactly_and_a_stroke_is_one_step(doc):
 
 
 def test_history_keeps_many_steps_as_small_diffs(doc):
+    """Each step is a diff of the pixels it changed, and every one of them undoes exactly."""
+    doc.rules.constrain_to_lung = False
+    states = [np.array(doc.labels)]
     for i in range(150):
-        doc.paint(
-            disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3),
-            LUNG if i % 2 else BACKGROUND + 1,
-        )
-        doc.erase(disc_stroke_mask(doc.shape, (10 + i % 40, 10), (10 + i % 40, 12), 3), LUNG)
-    assert len(doc._undo) >= 100
+        row = 10 + i % 40
+        label = GGO if i % 2 else CONSOLIDATION
+        assert doc.paint(disc_stroke_mask(doc.shape, (row, 10), (row, 12), 3), label) > 0
+        states.append(np.array(doc.labels))
+    assert len(doc._undo) == 150
     # diffs, not snapshots: far less than 100 copies of the 64x64 map
     assert doc.history_bytes() < 100 * 64 * 64
+    for expected in reversed(states[:-1]):
+        assert doc.undo() and np.array_equal(doc.labels, expected)
+    assert not doc.can_undo
+
+
+def test_history_is_capped_at_200_steps_and_drops_the_oldest():
+    labels = np.full((8, 300), LUNG, np.uint8)
+    doc = MaskDocument(labels)
+    for col in range(250):  # one pixel per step, each a different pixel
+        hit = np.zeros(doc.shape, bool)
+        hit[0, col] = True
+        doc.paint(hit, GGO)
+    undone = 0
+    while doc.undo():
+        undone += 1
+    assert undone == 200
+    # the 50 oldest steps are gone: their pixels stay painted, the 200 newest are undone
+    assert (doc.labels[0, :50] == GGO).all() and (doc.labels[0, 50:250] == LUNG).all()
+
+
+def test_a_new_edit_after_undo_clears_redo(doc):
+    doc.paint(disc_stroke_mask(doc.shape, (20, 20), (20, 20), 5), CONSOLIDATION)
+    assert doc.undo() and doc.can_redo
+    doc.paint(disc_stroke_mask(doc.shape, (40, 40), (40, 40), 5), CONSOLIDATION)
+    assert not doc.can_redo and not doc.redo()
+
+
+def test_undo_during_an_open_stroke_keeps_the_history_exact(doc):
+    """Ctrl+Z with the mouse button still down: the stroke so far is undone as its own step, the
+    rest of the drag is a new step, and undoing everything gives back the original map."""
+    original = np.array(doc.labels)
+    spot = disc_stroke_mask(doc.shape, (30, 20), (30, 20), 5)
+    assert (original[spot] == LUNG).all()
+    doc.paint(spot, GGO)  # step 1: lung -> GGO
+    after_first = np.array(doc.labels)
+    doc.begin_stroke()
+    doc.paint(spot, CONSOLIDATION)  # open stroke: GGO -> consolidation
+    assert doc.undo()  # undoes the open stroke so far, not step 1 under it
+    assert np.array_equal(doc.labels, after_first)
+    doc.paint(disc_stroke_mask(doc.shape, (30, 44), (30, 44), 3), CONSOLIDATION)  # drag goes on
+    doc.end_stroke()
+    while doc.undo():
+        pass
+    assert np.array_equal(doc.labels, original)
+
+
+def test_redo_during_an_open_stroke_keeps_the_history_exact(doc):
+    original = np.array(doc.labels)
+    spot = disc_stroke_mask(doc.shape, (30, 20), (30, 20), 5)
+    doc.paint(spot, GGO)
+    doc.undo()
+    doc.begin_stroke()
+    assert doc.redo()  # nothing painted in the stroke yet: the GGO step comes back
+    assert (doc.labels[spot] == GGO).all()
+    doc.paint(spot, CONSOLIDATION)
+    doc.end_stroke()
+    while doc.undo():
+        pass
+    assert np.array_equal(doc.labels, original)
 
 
 def test_eraser_returns_lesions_to_lung_and_lung_to_background(doc):
