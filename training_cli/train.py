@@ -394,15 +394,27 @@ class Trainer:
         atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
     def _trim_metrics(self) -> None:
-        """On resume, drop log lines past the checkpoint (a crash may have logged beyond it)."""
+        """On resume, drop log lines past the checkpoint (a crash may have logged beyond it), and a
+        line that a crash cut short mid-write (it cannot be parsed, and it was never complete)."""
         path = self.run_dir / "metrics.jsonl"
         if not self.info.is_main or not path.exists():
             return
-        kept = [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("global_step", 0) <= self.progress.global_step
-        ]
+        kept, damaged = [], 0
+        for line in path.read_text(errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                damaged += 1
+                continue
+            if isinstance(record, dict) and record.get("global_step", 0) <= self.progress.global_step:
+                kept.append(line)
+        if damaged:
+            print(
+                f"note: dropped {damaged} incomplete line(s) from {path} (cut short by a crash)",
+                file=sys.stderr,
+            )
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict) -> None:
