@@ -1360,20 +1360,48 @@ class MainWindow(QMainWindow):
         return True
 
     def offer_recovery(self) -> bool:
-        """After a crash, offer to restore the recovery file; True if restored."""
+        """After a crash, offer to restore the recovery file; True if restored.
+
+        Declining discards it. A restore that fails (the image was moved, say) keeps it, renamed
+        so the next autosave cannot overwrite it, and says where: the labels are never lost."""
         if not self.recovery_path.exists():
             return False
-        if self._ask(
+        if not self._ask(
             "Restore unsaved work?",
-            "CT Lesion Studio did not close cleanly. Restore the work it autosaved?",
+            "CT Lesion Studio did not close cleanly. Restore the work it autosaved?\n"
+            "(No discards it.)",
         ):
-            restored = self.open_project(self.recovery_path, remember=False)
-            if restored:
-                self._saved_revision = -1  # restored work is unsaved until saved
-                self._document_changed()
-                return True
-        self.recovery_path.unlink(missing_ok=True)
+            self.recovery_path.unlink(missing_ok=True)
+            return False
+        if self.open_project(self.recovery_path, remember=False):
+            self._saved_revision = -1  # restored work is unsaved until saved
+            self._document_changed()
+            return True
+        kept = self._keep_unrestored_recovery()
+        if kept is not None:
+            self.show_error(
+                "Autosaved work kept",
+                f"The autosaved labels are kept in {kept}; open it with File > Open project "
+                "once its image is back in place.",
+            )
         return False
+
+    def _keep_unrestored_recovery(self) -> Path | None:
+        """Rename the recovery file out of the autosave's way; None (and it stays) if that fails."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = self.recovery_dir / f"unrestored-{stamp}{SUFFIX}"
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = self.recovery_dir / f"unrestored-{stamp}-{n}{SUFFIX}"
+        try:
+            self.recovery_path.rename(kept)
+        except OSError as exc:
+            self.show_error(
+                "Autosaved work kept", f"{self.recovery_path} could not be renamed ({exc}); it stays"
+            )
+            return None
+        return kept
 
     def closeEvent(self, event) -> None:
         if self.has_unsaved_work and not self._ask(
