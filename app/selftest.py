@@ -117,7 +117,7 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
                         and window.last_result.request_id >= result.request_id
                     ),
                     f"{what} result on screen",
-                    10,
+                    timeout_s,
                 )
                 return result
 

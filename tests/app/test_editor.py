@@ -6,47 +6,10 @@ import pytest
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtTest import QTest
 
-from tests.conftest import make_tiny_weights, write_phantom_folder  # noqa: E402
+from tests.app.conftest import wait_for_latest as _wait_for_latest
+from tests.conftest import make_tiny_weights, write_phantom_folder
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture()
-def dialogs(monkeypatch):
-    """Error dialogs shown (title, message), instead of blocking modal boxes."""
-    from PyQt6.QtWidgets import QMessageBox
-
-    shown = []
-    monkeypatch.setattr(
-        QMessageBox, "critical", lambda parent, title, text, *a: shown.append((title, text))
-    )
-    return shown
-
-
-@pytest.fixture()
-def window(qtbot, tmp_path, dialogs):
-    from app.main_window import MainWindow
-    from gan.paths import sample_slice_path
-
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    # a tiny model: synthesis in milliseconds, whatever default the repository ships
-    settings.setValue("weights", str(make_tiny_weights(tmp_path / "tiny-default.safetensors")))
-    settings.setValue(
-        "inpaint_weights", str(make_tiny_weights(tmp_path / "tiny-inpaint.safetensors", "inpaint"))
-    )
-    w = MainWindow(
-        settings=settings,
-        recovery_dir=tmp_path / "recovery",
-        ask=lambda *_: True,
-        choose_index=lambda *_: 0,
-    )
-    qtbot.addWidget(w)
-    w.resize(1800, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    assert w.open_path(sample_slice_path())
-    w.canvas.fit()
-    return w
 
 
 def interior_pixel(mask: np.ndarray) -> np.ndarray:
@@ -458,8 +421,20 @@ def test_variants_are_synthesized_off_the_gui_thread_and_one_can_be_picked(windo
     assert np.array_equal(window.document.labels, before)
 
 
-def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path):
-    from app.batch_dialog import BatchExportDialog
+def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path, monkeypatch):
+    """Cancel stops after the sample in progress, and a rerun resumes. The cancel is pressed from
+    the job's own thread right after its first sample, so the count does not depend on timing."""
+    from PyQt6.QtCore import Qt as QtCore
+
+    import app.batch_dialog
+    from app.batch_dialog import BatchExportDialog, BatchJob
+
+    class CancelAfterFirst(BatchJob):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.progressed.connect(
+                lambda _n: self.cancel_event.set(), QtCore.ConnectionType.DirectConnection
+            )
 
     weights = make_tiny_weights(tmp_path / "tiny.safetensors")
     data = write_phantom_folder(tmp_path / "data")
@@ -468,18 +443,24 @@ def test_batch_dialog_runs_and_cancels_cleanly(qtbot, tmp_path):
     dialog.data_edit.setText(str(data))
     dialog.out_edit.setText(str(tmp_path / "out"))
     dialog.per_input.setValue(2)
+    monkeypatch.setattr(app.batch_dialog, "BatchJob", CancelAfterFirst)
     dialog.start()
-    dialog.cancel()  # stops after the sample in progress
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=60000)
-    assert dialog.result["cancelled"] and dialog.result["written"] <= 1
-    written = len(list((tmp_path / "out" / "images").iterdir()))
-    assert written == dialog.result["written"] == len(list((tmp_path / "out" / "labels").iterdir()))
+    assert dialog.result == {"written": 1, "skipped": 0, "cancelled": True}
+    assert "Cancelled: 1 written" in dialog.status.text()
+    assert len(list((tmp_path / "out" / "images").iterdir())) == 1
+    assert len(list((tmp_path / "out" / "labels").iterdir())) == 1
+    monkeypatch.setattr(app.batch_dialog, "BatchJob", BatchJob)
     dialog.result = None
     dialog.start()  # a rerun resumes and finishes
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=60000)
-    assert dialog.result == {"written": 6 - written, "skipped": written, "cancelled": False}
+    assert dialog.result == {"written": 5, "skipped": 1, "cancelled": False}
     assert dialog.progress.value() == 6
     assert len(list((tmp_path / "out" / "images").iterdir())) == 6
+    # the dialog's own Cancel while nothing runs closes it
+    dialog.show()
+    dialog.cancel()
+    assert not dialog.isVisible()
 
 
 def test_switching_tool_mid_stroke_closes_the_stroke(window):
@@ -541,17 +522,6 @@ def _paint_disc(window, label: int = 3, radius: int = 6) -> np.ndarray:
     window.document.paint(disc, label, "test lesion")
     window.document.end_stroke("test lesion")
     return disc
-
-
-def _wait_for_latest(window, qtbot):
-    qtbot.waitUntil(
-        lambda: (
-            window.last_result is not None
-            and window.last_result.request_id == window.synthesis.latest_id
-        ),
-        timeout=30000,
-    )
-    return window.last_result
 
 
 def test_inpainting_regenerates_only_the_edited_region(window, qtbot, tmp_path):

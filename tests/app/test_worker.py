@@ -22,17 +22,39 @@ def controller(qtbot, tmp_path):
 
 
 def test_fifty_fast_requests_coalesce_and_the_last_wins(controller, qtbot):
+    """While the worker is busy with the first request, 49 more arrive: only the newest of them
+    runs next, so two runs in all. The worker is held busy on purpose (an event, not timing)."""
+    import threading
+
     _, labels = phantom(64)
+    worker = controller.worker
+    busy, release = threading.Event(), threading.Event()
+    synthesize = worker.synthesizer.synthesize
+
+    def held_synthesize(*args, **kwargs):
+        busy.set()
+        assert release.wait(20), "the test never released the worker"
+        return synthesize(*args, **kwargs)
+
+    worker.synthesizer.synthesize = held_synthesize
     results = []
     controller.resultReady.connect(results.append)
-    last = None
+    variants = []
     for i in range(50):
         variant = labels.copy()
         variant[i % 60, :] = 3 if i % 2 else 2
+        variants.append(variant)
+    first = controller.request(variants[0])
+    assert busy.wait(20), "the worker never started the first request"
+    last = None
+    for variant in variants[1:]:
         last = controller.request(variant)
+    release.set()
     qtbot.waitUntil(lambda: bool(results) and results[-1].request_id == last, timeout=20000)
-    assert controller.worker.runs < 50
-    assert results[-1].request_id == last and results[-1].image.shape == (64, 64)
+    assert [r.request_id for r in results] == [first, last] and worker.runs == 2
+    expected = synthesize(variants[-1])
+    np.testing.assert_array_equal(results[-1].image, expected)  # the newest labels, not another
+    assert results[-1].image.shape == (64, 64)
     assert results[-1].milliseconds > 0 and results[-1].device == "cpu"
 
 
