@@ -151,15 +151,34 @@ def test_nifti_slice_is_display_oriented_and_reports_spacing(tmp_path):
 
 
 def test_nifti_write_then_read_round_trips(tmp_path):
-    image = np.arange(12, dtype=np.float32).reshape(3, 4) - 500
-    path = tmp_path / "slice.nii.gz"
-    ctio.write_nifti(
-        path, image, affine=np.diag([0.5, 0.6, 1.0, 1.0]), description="SYNTHETIC test"
-    )
+    """A slice written with a display-oriented affine (as the readers return: rows run towards
+    posterior, columns towards the patient's left) reads back with the same pixels, affine and
+    (row, column) spacing; the stored file holds exactly those pixels and that affine."""
     import nibabel as nib
 
-    assert b"SYNTHETIC" in nib.load(str(path)).header["descrip"].tobytes()
-    assert ctio.read_nifti_volume(path)[0].shape[2] == 1
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1000, 400, (3, 5)).astype(np.float32)  # non-square: a transpose shows
+    # voxel (row, col, 0) -> RAS: a row down is 0.5 mm posterior (-y), a column along is 0.6 mm
+    # towards the patient's left (-x); the translation is not zero
+    affine = np.array(
+        [[0.0, -0.6, 0.0, 12.0], [-0.5, 0.0, 0.0, -7.0], [0.0, 0.0, 2.0, 30.0], [0, 0, 0, 1]]
+    )
+    path = tmp_path / "slice.nii.gz"
+    ctio.write_nifti(path, image, affine=affine, description="SYNTHETIC test")
+
+    stored = nib.load(str(path))
+    assert b"SYNTHETIC" in stored.header["descrip"].tobytes()
+    np.testing.assert_array_equal(np.asarray(stored.dataobj), image[:, :, None])
+    np.testing.assert_allclose(stored.affine, affine, atol=1e-6)
+
+    volume, spacing, read_affine = ctio.read_nifti_volume(path)
+    assert volume.shape == (3, 5, 1)
+    np.testing.assert_array_equal(volume[:, :, 0], image)
+    np.testing.assert_allclose(read_affine, affine, atol=1e-6)
+    assert spacing == pytest.approx((0.5, 0.6))
+    back = ctio.read_nifti_slice(path, 0)
+    np.testing.assert_array_equal(back.pixels, image)
+    np.testing.assert_allclose(back.slice_affine(), affine, atol=1e-6)
 
 
 def test_png_8bit_rgb_and_16bit(tmp_path):

@@ -1,11 +1,12 @@
 import csv
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from gan.batch import augment_label_map, folder_inputs, run_batch
-from gan.ctio import read_label_image
+from gan.ctio import read_label_image, read_png_text
 from gan.synthesizer import Synthesizer
 from tests.conftest import make_tiny_weights, phantom, write_phantom_folder
 from tests.training_cli.conftest import cli
@@ -15,6 +16,22 @@ from tests.training_cli.conftest import cli
 def weights(tmp_path_factory):
     path = make_tiny_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors")
     return path
+
+
+def weights_sha256(path):
+    """The model SHA-256 as gan.synthesizer.Synthesizer.sha256 defines it: SHA-256 of the weights
+    file's bytes, worked out here with hashlib alone."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_provenance(out, rows, sha):
+    """Every manifest row and the PNG text of every image it names hold ``sha`` and the row's
+    seed."""
+    for row in rows:
+        assert row["model_sha256"] == sha
+        text = read_png_text(out / row["image"])
+        assert text["ModelSHA256"] == sha and text["Seed"] == row["seed"]
+        assert text["Synthetic"].startswith("yes")
 
 
 @pytest.fixture()
@@ -52,7 +69,8 @@ def test_batch_writes_files_and_manifest_and_resumes(folder, weights, tmp_path):
     for row in rows:
         assert (out / row["image"]).exists() and (out / row["labels"]).exists()
         assert set(np.unique(read_label_image(out / row["labels"]))) <= {0, 1, 2, 3}
-        assert len(row["model_sha256"]) == 64 and "non-commercial" in row["licence"]
+        assert "non-commercial" in row["licence"]
+    check_provenance(out, rows, weights_sha256(weights))
     again = cli(
         "batch",
         "--checkpoint",
@@ -95,3 +113,6 @@ def test_nnunet_layout_and_cancel_leaves_nothing_partial(folder, weights, tmp_pa
     assert dataset["numTraining"] == 3 and dataset["file_ending"] == ".png"
     rest = run_batch(folder_inputs(folder), synthesizer, out, per_input=2, layout="nnunet")
     assert rest == {"written": 3, "skipped": 3, "cancelled": False}
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert len(rows) == 6
+    check_provenance(out, rows, weights_sha256(weights))
