@@ -779,17 +779,18 @@ class MainWindow(QMainWindow):
         if self.document is None or self.selection is None:
             self.statusBar().showMessage("Select a lesion first (Select tool, S)", 5000)
             return False
-        labels = np.asarray(self.document.labels)
+        labels = np.array(self.document.labels)  # a copy: the document's view changes on replace
         spacing = self._spacing_mm()
         margin = self.margin_spin.value()
+        # (row, column) mm per pixel: a move or a margin is the same in mm along either axis
+        axes = self.spacing or (L.ASSUMED_SPACING_MM, L.ASSUMED_SPACING_MM)
         if op in ("grow", "shrink"):
-            new = L.resize_lesion(
-                labels, self.selection, margin if op == "grow" else -margin, spacing
-            )
+            new = L.resize_lesion(labels, self.selection, margin if op == "grow" else -margin, axes)
         elif op == "move":
-            step = margin / (spacing or L.ASSUMED_SPACING_MM)
             new = L.transform_lesion(
-                labels, self.selection, shift=(direction[0] * step, direction[1] * step)
+                labels,
+                self.selection,
+                shift=(direction[0] * margin / axes[0], direction[1] * margin / axes[1]),
             )
         elif op == "rotate":
             new = L.transform_lesion(labels, self.selection, angle_deg=self.angle_spin.value())
@@ -1398,7 +1399,8 @@ class MainWindow(QMainWindow):
             self.recovery_path.rename(kept)
         except OSError as exc:
             self.show_error(
-                "Autosaved work kept", f"{self.recovery_path} could not be renamed ({exc}); it stays"
+                "Autosaved work kept",
+                f"{self.recovery_path} could not be renamed ({exc}); it stays",
             )
             return None
         return kept

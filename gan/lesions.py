@@ -80,26 +80,34 @@ def _place(label_map: np.ndarray, removed: np.ndarray, classes: np.ndarray) -> n
 
 
 def resize_lesion(
-    label_map: np.ndarray, selection: np.ndarray, margin_mm: float, spacing_mm: float | None
+    label_map: np.ndarray,
+    selection: np.ndarray,
+    margin_mm: float,
+    spacing_mm: float | tuple[float, float] | None,
 ) -> np.ndarray:
     """Grow (margin > 0) or shrink (margin < 0) the selected lesion by ``margin_mm``.
 
+    ``spacing_mm``: one pixel size, or (row, column) sizes for non-square pixels (distances are
+    then measured in mm along each axis); None assumes :data:`ASSUMED_SPACING_MM`.
     Grown pixels take the class of the nearest lesion pixel; shrunk pixels return to lung.
     """
     from scipy import ndimage as ndi
 
-    radius = abs(margin_mm) / (spacing_mm or ASSUMED_SPACING_MM)
+    sampling = np.broadcast_to(np.asarray(spacing_mm or ASSUMED_SPACING_MM, float), (2,))
+    radius = abs(margin_mm)  # in mm: the distance transforms below measure in mm
     selection = np.asarray(selection, bool)
     if radius <= 0 or not selection.any():
         return np.array(label_map, np.uint8, copy=True)
-    outside = ndi.distance_transform_edt(~selection)
+    outside = ndi.distance_transform_edt(~selection, sampling=sampling)
     if margin_mm > 0:
         grown = outside <= radius
-        _, (rows, cols) = ndi.distance_transform_edt(~selection, return_indices=True)
+        _, (rows, cols) = ndi.distance_transform_edt(
+            ~selection, sampling=sampling, return_indices=True
+        )
         nearest = np.asarray(label_map)[rows, cols]
         classes = np.where(grown, nearest, 0).astype(np.uint8)
         return _place(label_map, np.zeros_like(selection), classes)
-    inside = ndi.distance_transform_edt(selection)
+    inside = ndi.distance_transform_edt(selection, sampling=sampling)
     kept = inside > radius
     classes = np.where(kept, np.asarray(label_map), 0).astype(np.uint8)
     return _place(label_map, selection, classes)

@@ -231,6 +231,29 @@ def test_select_then_augment_ops_are_undoable_and_stay_in_the_lung(window):
     assert np.array_equal(window.document.labels, labels)
 
 
+def test_move_and_grow_are_in_millimetres_along_each_axis_of_non_square_pixels(window):
+    """Rows 1.0 mm apart, columns 0.5 mm: a 2 mm move down is 2 rows, to the right 4 columns."""
+    from scipy import ndimage as ndi
+
+    lung = np.array(window.document.labels) > 0
+    window.document.replace(np.where(lung, 1, 0).astype(np.uint8), "clear")
+    row, col = interior_pixel(lung)
+    square = np.zeros_like(lung)
+    square[row - 3 : row + 3, col - 3 : col + 3] = True
+    window.document.paint(square, 3)
+    window.set_spacing((1.0, 0.5))
+    window.margin_spin.setValue(2.0)
+    window.select_lesion_at(row, col)
+    for direction, expected in (((1, 0), (2, 0)), ((0, 1), (0, 4))):
+        before = ndi.center_of_mass(np.array(window.document.labels) == 3)
+        assert window.edit_selection("move", direction)
+        after = ndi.center_of_mass(np.array(window.document.labels) == 3)
+        np.testing.assert_allclose(np.subtract(after, before), expected, atol=1e-6)
+    assert window.edit_selection("grow")
+    rows, cols = np.nonzero(np.array(window.document.labels) == 3)
+    assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == (6 + 2 * 2, 6 + 2 * 4)
+
+
 @pytest.mark.parametrize("convention", ["label_map", "lesion_mask", "binary"])
 def test_label_import_in_each_convention(window, tmp_path, convention):
     import cv2

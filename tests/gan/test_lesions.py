@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gan import lesions as L
-from gan.labels import CONSOLIDATION, GGO
+from gan.labels import CONSOLIDATION, GGO, LUNG
 from tests.conftest import phantom
 
 
@@ -175,3 +175,21 @@ def test_augment_without_rotation_scale_or_elastic_changes_nothing(bar_labels):
         bar_labels, seed=1, max_rotation_deg=0.0, scale_range=(1.0, 1.0), elastic_px=0.0
     )
     np.testing.assert_array_equal(out, bar_labels)
+
+
+def test_grow_measures_millimetres_along_each_axis_of_non_square_pixels():
+    """Rows 1 mm apart, columns 0.5 mm: growing by 2 mm adds 2 rows and 4 columns on each side."""
+    from gan.lesions import resize_lesion
+
+    labels = np.full((60, 60), LUNG, np.uint8)
+    labels[28:32, 28:32] = CONSOLIDATION
+    selection = labels == CONSOLIDATION
+    grown = resize_lesion(labels, selection, 2.0, (1.0, 0.5)) == CONSOLIDATION
+    rows, cols = np.nonzero(grown)
+    assert (rows.min(), rows.max()) == (26, 33) and (cols.min(), cols.max()) == (24, 35)
+    shrunk = resize_lesion(grown.astype(np.uint8) * 2 + 1, grown, -2.0, (1.0, 0.5))
+    np.testing.assert_array_equal(shrunk == CONSOLIDATION, selection)
+    # one number is a square pixel
+    square = resize_lesion(labels, selection, 2.0, 0.5) == CONSOLIDATION
+    rows, cols = np.nonzero(square)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (24, 35, 24, 35)
