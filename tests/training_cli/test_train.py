@@ -1,11 +1,11 @@
-"""Training: every stage takes steps, resume is exact, DDP keeps replicas identical, SIGINT saves."""
+"""Training: every stage takes steps, resume is exact (after --max-steps and after SIGINT), loader
+workers do not change a run, a non-finite loss stops it cleanly. DDP: test_train_ddp.py."""
 
+import inspect
 import json
-import os
+import math
+import random
 import signal
-import subprocess
-import sys
-import time
 
 import cv2
 import numpy as np
@@ -13,8 +13,15 @@ import pytest
 import torch
 
 from gan.checkpoint import load_checkpoint, load_generator
-from tests.conftest import REPO
-from tests.training_cli.conftest import TINY, cli, metrics
+from tests.training_cli.conftest import (
+    TINY,
+    assert_same_training_state,
+    cli,
+    logged_losses,
+    metrics,
+    train_here,
+)
+from training_cli import train as train_module
 from training_cli.train import lr_factor
 
 LOSS_KEYS = ("d_real_fake", "g_adv", "g_fm", "g_total", "lr", "global_step", "stage")
@@ -88,81 +95,141 @@ def test_stop_and_resume_gives_the_same_losses_bit_for_bit(phantom_npz, tmp_path
     assert again.returncode == 1 and "finished" in again.stderr
 
 
-def test_two_process_gloo_ddp_keeps_replicas_identical(phantom_npz, tmp_path):
-    run = tmp_path / "ddp"
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    result = subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "training_cli",
-            "train",
-            *TINY,
-            "--data",
-            str(phantom_npz),
-            "--out",
-            str(run),
-            "--epochs",
-            "1",
-            "--stage",
-            "joint",
-            "--batch-size",
-            "4",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = metrics(run)
-    steps = [r for r in log if "g_total" in r]
-    assert len(steps) == 2  # 8 samples / global batch 4
-    assert log[-1]["ddp_replicas_identical"] is True
-    options = json.loads((run / "training_options.json").read_text())
-    assert options["world_size"] == 2
-    assert result.stdout.count("Training finished") == 1  # rank 0 alone prints and saves
+# global stage, 3 steps an epoch, 2 epochs: the LR decays in the second, so a resume that lost its
+# place in the schedule, the data order or the optimizer state shows in the losses
+SHORT = [*TINY, "--stage", "global", "--epochs", "2", "--samples-per-epoch", "6"]
 
 
-def test_sigint_leaves_a_loadable_checkpoint(phantom_npz, tmp_path):
-    run = tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "training_cli",
-            "train",
-            *TINY,
-            "--data",
-            str(phantom_npz),
-            "--out",
-            str(run),
-            "--samples-per-epoch",
-            "100000",
-            "--checkpoint-every",
-            "100000",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+@pytest.fixture(scope="module")
+def unbroken_run(phantom_npz, tmp_path_factory):
+    """The reference: SHORT trained start to finish in one go, with no data-loader workers."""
+    run = tmp_path_factory.mktemp("unbroken") / "run"
+    assert train_here("train", *SHORT, "--data", phantom_npz, "--out", run) == 0
+    return run
+
+
+def _after_step(n: int, action):
+    """A ``train_step`` that calls ``action()`` once step ``n`` (1-based) has been taken."""
+    real, calls = train_module.train_step, []
+
+    def step(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == n:
+            action()
+        return losses
+
+    return step
+
+
+def test_sigint_saves_a_checkpoint_and_the_resumed_run_matches_an_unbroken_one(
+    phantom_npz, tmp_path, unbroken_run, monkeypatch, capsys
+):
+    """Ctrl-C mid-epoch: exit 130 with a checkpoint of the step it stopped at; resuming from it ends
+    with the same logged losses and bit-identical G, D and optimizer states as an unbroken run.
+
+    The signal is raised inside the run right after step 2 (``signal.raise_signal`` runs the
+    installed handler before it returns), so the stop point is exact, not a race with a timer."""
+    parts = tmp_path / "parts"
+    monkeypatch.setattr(
+        train_module, "train_step", _after_step(2, lambda: signal.raise_signal(signal.SIGINT))
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not (
-        (run / "metrics.jsonl").exists() and len(metrics(run)) >= 3
-    ):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Interrupted: checkpoint saved" in out
-    saved = sorted((run / "checkpoints").glob("step-*.pt"))
-    assert len(saved) == 1
-    payload = load_checkpoint(saved[0])
-    assert payload["progress"]["global_step"] >= 3 and "opt_g" in payload and "rng" in payload
+    code = train_here("train", *SHORT, "--data", phantom_npz, "--out", parts)
+    out = capsys.readouterr().out
+    assert code == 130 and "Interrupted: checkpoint saved" in out
+    assert [p.name for p in (parts / "checkpoints").iterdir()] == ["step-00000002.pt"]
+    assert [r["global_step"] for r in logged_losses(parts)] == [1, 2]
+
+    monkeypatch.undo()  # the resumed run trains undisturbed
+    assert train_here("train", "--resume", parts, "--workers", "0", "--no-progress") == 0
+    assert logged_losses(parts) == logged_losses(unbroken_run)
+    assert_same_training_state(
+        parts / "checkpoints" / "final.pt", unbroken_run / "checkpoints" / "final.pt"
+    )
+
+
+def test_a_resumed_trainer_continues_the_checkpoints_random_streams(unbroken_run, tmp_path):
+    """A checkpoint's torch / NumPy / Python RNG states are where a resumed Trainer starts (set after
+    its per-rank seeding, which would otherwise reset them). Today's steps draw nothing from these
+    global streams, so the loss comparisons cannot see a resume that drops them; this can."""
+    from training_cli.distributed import DistInfo
+
+    payload = load_checkpoint(max((unbroken_run / "checkpoints").glob("step-*.pt")))
+    options = train_module.TrainOptions.from_dict(json.loads(payload["options"]))
+    options.out = str(tmp_path / "resumed")
+    train_module.Trainer(options, DistInfo(), resume=payload)
+    saved = payload["rng"]
+    assert torch.equal(torch.get_rng_state(), saved["torch"])
+    keys, pos = np.random.get_state()[1:3]
+    assert np.array_equal(keys, saved["numpy_keys"].numpy()) and pos == saved["numpy_pos"]
+    assert random.getstate()[1] == tuple(saved["python"][1])
+
+
+def test_two_loader_workers_give_the_same_run_as_none(phantom_npz, tmp_path, unbroken_run):
+    """Each sample is seeded from (seed, epoch, index), not by the worker that makes it (gan.data),
+    so --workers 2 trains exactly the run --workers 0 does."""
+    run = tmp_path / "workers"
+    assert train_here("train", *SHORT, "--data", phantom_npz, "--out", run, "--workers", "2") == 0
+    assert json.loads((run / "training_options.json").read_text())["options"]["workers"] == 2
+    assert logged_losses(run) == logged_losses(unbroken_run)
+    assert_same_training_state(
+        run / "checkpoints" / "final.pt", unbroken_run / "checkpoints" / "final.pt"
+    )
+
+
+def test_a_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
+    phantom_npz, tmp_path, monkeypatch, capsys
+):
+    """A NaN batch at step 3 makes the losses NaN (and, through the optimizer step, the weights in
+    memory): the run ends with exit 1 and a one-line error, writes no checkpoint of that state,
+    and the step-2 checkpoint before it is intact and resumes."""
+    real = train_module.train_step
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            bound = inspect.signature(real).bind(*args, **kwargs)
+            bound.arguments["image"] = torch.full_like(bound.arguments["image"], float("nan"))
+            args, kwargs = bound.args, bound.kwargs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", poisoned)
+    run = tmp_path / "nan"
+    args = [*SHORT, "--data", phantom_npz, "--out", run, "--checkpoint-every", "1"]
+    capsys.readouterr()
+    assert train_here("train", *args) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [err.strip()], err  # one line
+    assert err.startswith("error: loss became non-finite at step 2") and "nan" in err
+    saved = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert saved == ["step-00000001.pt", "step-00000002.pt"]  # nothing of the NaN step
+    payload = load_checkpoint(run / "checkpoints" / saved[-1])
+    assert payload["progress"]["global_step"] == 2
+    tensors = [
+        t
+        for part in ("generator", "discriminator")
+        for t in payload[part].values()
+        if t.is_floating_point()
+    ]
+    tensors += [
+        t
+        for opt in ("opt_g", "opt_d")
+        for state in payload[opt]["state"].values()
+        for t in state.values()
+    ]
+    assert tensors and all(bool(torch.isfinite(t).all()) for t in tensors)
+    assert [r["global_step"] for r in logged_losses(run)] == [1, 2]  # the NaN step is not logged
+
+    monkeypatch.undo()
+    assert (
+        train_here("train", "--resume", run, "--max-steps", "3", "--workers", "0", "--no-progress")
+        == 0
+    )
+    last = logged_losses(run)[-1]
+    assert last["global_step"] == 3 and all(
+        math.isfinite(last[k]) for k in ("d_real_fake", "g_adv", "g_fm", "g_total")
+    )
 
 
 def test_bad_inputs_end_in_one_line_errors(tmp_path):
