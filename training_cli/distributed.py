@@ -57,6 +57,15 @@ def all_ranks_agree(value: float) -> bool:
     return all(v == gathered[0] for v in gathered)
 
 
+def gather_objects(value) -> list:
+    """Every rank's ``value``, in rank order (``[value]`` in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def any_rank_flag(flag: bool, device: torch.device) -> bool:
     """True if any rank raised ``flag`` (a stop request seen by one rank stops them all together)."""
     if not (dist.is_available() and dist.is_initialized()):

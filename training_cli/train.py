@@ -45,6 +45,7 @@ from training_cli.distributed import (
     all_ranks_agree,
     any_rank_flag,
     barrier,
+    gather_objects,
     setup_distributed,
     teardown_distributed,
 )
@@ -329,9 +330,13 @@ class Trainer:
         load_state_strict(self.generator, payload["generator"], "generator")
         load_state_strict(self.discriminator, payload["discriminator"], "discriminator")
         self.progress = Progress(**payload["progress"])
-        _set_rng_state(payload["rng"])
+        # each rank its own streams; a checkpoint from another world size (or an older one, which
+        # kept rank 0's alone) gives every rank rank 0's
+        per_rank = payload.get("rng_per_rank") or []
+        own = len(per_rank) == self.info.world_size
+        _set_rng_state(per_rank[self.info.rank] if own else payload["rng"])
 
-    def _checkpoint_payload(self, opt_g, opt_d) -> dict:
+    def _checkpoint_payload(self, opt_g, opt_d, rng_per_rank: list) -> dict:
         return {
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -341,16 +346,19 @@ class Trainer:
             "opt_stage_index": self._opt_stage_index,
             "progress": dataclasses.asdict(self.progress),
             "stages_trained": list(self.progress.stages_done),
-            "rng": _rng_state(),
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
             "options": json.dumps(dataclasses.asdict(self.options)),
         }
 
     def save(self, opt_g, opt_d, name: str | None = None) -> Path | None:
+        """Rank 0 writes the checkpoint; every rank must call this (they send their RNG states)."""
+        rng_per_rank = gather_objects(_rng_state())
         if not self.info.is_main:
             return None
         folder = self.run_dir / "checkpoints"
         path = folder / (name or f"step-{self.progress.global_step:08d}.pt")
-        save_checkpoint(path, self.config, **self._checkpoint_payload(opt_g, opt_d))
+        save_checkpoint(path, self.config, **self._checkpoint_payload(opt_g, opt_d, rng_per_rank))
         if name is None:
             for old in sorted(folder.glob("step-*.pt"))[: -self.options.keep_last]:
                 old.unlink(missing_ok=True)
@@ -408,7 +416,10 @@ class Trainer:
             except json.JSONDecodeError:
                 damaged += 1
                 continue
-            if isinstance(record, dict) and record.get("global_step", 0) <= self.progress.global_step:
+            if (
+                isinstance(record, dict)
+                and record.get("global_step", 0) <= self.progress.global_step
+            ):
                 kept.append(line)
         if damaged:
             print(

@@ -394,3 +394,42 @@ def test_a_checkpoint_stopped_inside_the_joint_stage_runs_the_joint_path(phantom
     assert sidecar["inference_stage"] == "joint"
     assert sidecar["training"]["stopped_in_stage"]["stage"] == "joint"
     assert sidecar["training"]["stages"]["joint"]["samples"] == 2 * 2  # two steps of batch 2
+
+
+def test_each_rank_resumes_its_own_random_streams(phantom_npz, tmp_path):
+    """A checkpoint keeps every rank's RNG states; rank r of the same world size gets its own
+    back, and a checkpoint from another world size gives rank 0's to all."""
+    import dataclasses
+
+    from training_cli.distributed import DistInfo
+    from training_cli.train import Trainer, TrainOptions, _rng_state
+
+    options = TrainOptions(
+        data=str(phantom_npz),
+        out=str(tmp_path / "r"),
+        preset="tiny",
+        size=64,
+        samples_per_epoch=8,
+        batch_size=2,
+        workers=0,
+        progress=False,
+    )
+    states = []
+    for seed in (11, 22):
+        torch.manual_seed(seed)
+        states.append(_rng_state())
+    trainer = Trainer(options, DistInfo())
+    payload = {
+        "generator": trainer.generator.state_dict(),
+        "discriminator": trainer.discriminator.state_dict(),
+        "progress": dataclasses.asdict(trainer.progress),
+        "rng": states[0],
+        "rng_per_rank": states,
+    }
+    for rank, expected in ((0, 0), (1, 1)):
+        Trainer(options, DistInfo(rank=rank, world_size=2), resume=payload)
+        assert torch.equal(torch.get_rng_state(), states[expected]["torch"]), rank
+    torch.manual_seed(33)
+    three = {**payload, "rng_per_rank": [*states, _rng_state()]}  # saved by three processes
+    Trainer(options, DistInfo(rank=1, world_size=2), resume=three)
+    assert torch.equal(torch.get_rng_state(), states[0]["torch"])

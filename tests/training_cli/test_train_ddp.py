@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import REPO
 from tests.training_cli.conftest import (
@@ -64,6 +65,11 @@ def test_a_stopped_two_process_run_resumes_exactly(phantom_npz, tmp_path, ddp_wh
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     assert stopped.stdout.count("Stopped after --max-steps 3") == 1
     assert not (parts / "checkpoints" / "final.pt").exists()
+    # each rank's random streams are kept (they were seeded per rank, so they differ)
+    from gan.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(parts / "checkpoints" / "step-00000003.pt")["rng_per_rank"]
+    assert len(saved) == 2 and not torch.equal(saved[0]["torch"], saved[1]["torch"])
     resumed = torchrun("--resume", parts, "--workers", "0", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert metrics(parts)[-1]["ddp_replicas_identical"] is True
