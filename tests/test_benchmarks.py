@@ -54,3 +54,30 @@ def test_data_benchmarks_fail_in_one_line_and_write_json(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "error: runs/x.pt is an inpaint-mode generator"
     assert measure_to_json(tmp_path, tmp_path / "out", "r.json", lambda: {"a": 1}) == {"a": 1}
     assert json.loads((tmp_path / "out" / "r.json").read_text()) == {"a": 1}
+
+
+def test_realism_benchmark_writes_a_row_per_method_with_its_controls(tmp_path, capsys):
+    """Wiring on tiny phantoms: every method gets a row, the model tasks carry their controls.
+    (At 64^2 no 48^2 patch fits inside a phantom lung, so the C2ST reads n/a: the numbers
+    themselves are tested in tests/training_cli/test_realism.py.)"""
+    import json
+
+    from benchmarks.realism import main
+    from tests.conftest import make_tiny_weights, write_phantom_folder
+
+    data = write_phantom_folder(tmp_path / "data", n=4)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("0000\n0001\n0002\n0003\n")
+    label = make_tiny_weights(tmp_path / "label.safetensors")
+    inpaint = make_tiny_weights(tmp_path / "inpaint.safetensors", "inpaint")
+    args = ["--data", data, "--ids", ids, "--augment", "0", "--out", tmp_path / "out"]
+    assert (
+        main([*map(str, args), "--checkpoint", str(label), "--inpaint-checkpoint", str(inpaint)])
+        == 0
+    )
+    result = json.loads((tmp_path / "out" / "realism.json").read_text())
+    assert result["images"] == 4 and len(result["rows"]) == 4
+    with_controls = [name for name, row in result["rows"].items() if "controls" in row]
+    assert with_controls == ["label model, whole lung", "inpainting model, in the masks"]
+    out = capsys.readouterr().out
+    assert "control: real vs real" in out and "OUT OF RANGE" in out  # n/a controls never count

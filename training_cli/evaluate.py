@@ -10,6 +10,12 @@ every image gets a seeded edit mask (:func:`gan.inpaint.random_edit_mask`, the s
 method); the complemented image is the real one with the mask region replaced, lung-only metrics
 read that image's lung, and the report gains ``masked`` (PSNR/SSIM/RMSE inside the mask) and
 ``seam`` (gradient magnitude along the mask boundary relative to the real image's; 1 = seamless).
+
+**Realism** (training_cli/realism.py; off with ``--no-realism``): a classifier two-sample test
+(0.5 = a small CNN cannot tell synthetic patches from real ones at the same places) and a
+periodicity score (1 = as periodic as the real lung) on the lung interior, or inside the masks,
+each with its spread over folds and seeds and with controls from the same images (real vs real,
+a flat fill, a blur) that say whether the report counts.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 HELP = (
-    "Table-II metrics (FID, KID, PSNR, SSIM, RMSE) for complemented and lung-only synthetic images."
+    "Table-II metrics (FID, KID, PSNR, SSIM, RMSE) for complemented and lung-only synthetic images, "
+    "and realism metrics that see texture (C2ST, periodicity) with their controls."
 )
 AUGMENT_SEED = 20_220_101  # evaluation augmentations are fixed, whatever the training seed
 MASK_SEED = 20_221_125  # and so are the evaluation masks
@@ -72,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-fid", action="store_true", help="skip FID/KID (no Inception network needed)"
+    )
+    p.add_argument(
+        "--no-realism",
+        action="store_true",
+        help="skip the realism metrics (C2ST and periodicity with their controls; a few minutes "
+        "on a CPU for 320 images)",
     )
     p.add_argument(
         "--stage",
@@ -165,10 +178,13 @@ def compute_report(
     fid: bool,
     device: str = "cpu",
     masks: np.ndarray | None = None,
+    realism: bool = False,
 ) -> tuple[dict, list[dict]]:
     """Metrics of synthetic vs real images, both (N, H, W) in [-1, 1]; returns (summary, rows).
 
-    With ``masks`` (N, H, W) the synthetic images count inside the masks only (masked evaluation)."""
+    With ``masks`` (N, H, W) the synthetic images count inside the masks only (masked evaluation).
+    ``realism``: add C2ST and periodicity (training_cli/realism.py) on what the composite shows:
+    the lung interior, or the masked regions."""
     from gan.inpaint import paste, seam_score
     from gan.synthesizer import composite_into_nonlung
     from training_cli import metrics as M
@@ -238,6 +254,10 @@ def compute_report(
             "meaning": "mean gradient magnitude in a 3-px band on both sides of the mask boundary, "
             "relative to the same band of the real image (1 = as smooth as the real slice)",
         }
+    if realism:
+        from training_cli.realism import realism_report
+
+        summary["realism"] = realism_report(real, complemented, label_maps, ids, masks)
     return summary, rows
 
 
@@ -369,7 +389,14 @@ def _write_report(
     from gan.fsutil import atomic_write_text
 
     summary, rows = compute_report(
-        real, synthetic, label_maps, ids, fid=not args.no_fid, device=device, masks=masks
+        real,
+        synthetic,
+        label_maps,
+        ids,
+        fid=not args.no_fid,
+        device=device,
+        masks=masks,
+        realism=not args.no_realism,
     )
     report = {
         "n_slices": len(slices),
@@ -427,4 +454,8 @@ def format_table(report: dict) -> str:
         lines.append(
             f"seam score (1 = as smooth as the real slice): {cell(report['seam']['mean'], '.3f')}"
         )
+    if report.get("realism"):
+        from training_cli.realism import format_realism
+
+        lines.append(format_realism(report["realism"]))
     return "\n".join(lines)
