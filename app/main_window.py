@@ -623,7 +623,8 @@ class MainWindow(QMainWindow):
         self.seed_spin.setValue(base + self.variant_count)
         self.statusBar().showMessage(f"Synthesizing {len(maps)} variants…", 5000)
         contexts = [self._inpaint_context(m) for m in maps] if self.inpainting else None
-        self.synthesis.request_variants(maps, contexts)
+        seeds = list(range(base, base + self.variant_count))  # each variant its own texture too
+        self.synthesis.request_variants(maps, contexts, seeds)
 
     def _show_variants(self, pairs: list) -> None:
         from app.variants import VariantsDialog

@@ -77,10 +77,11 @@ class SynthesisWorker(QObject):
         if wake:
             self._wake.emit()  # queued across threads: runs _process in the worker thread
 
-    @pyqtSlot(object, object)
-    def variants(self, label_maps: list, contexts: list | None) -> None:
+    @pyqtSlot(object, object, object)
+    def variants(self, label_maps: list, contexts: list | None, seeds: list | None = None) -> None:
         """Synthesize several label maps (the variants dialog) in this thread; with ``contexts``
-        (one :class:`InpaintContext` per map) by inpainting each map's region."""
+        (one :class:`InpaintContext` per map) by inpainting each map's region. ``seeds`` (one per
+        map) pick the texture of a model with noise inputs, so variants differ in texture too."""
         if self.synthesizer is None:
             self.failed.emit("Synthesis unavailable: no model loaded")
             return
@@ -90,10 +91,11 @@ class SynthesisWorker(QObject):
                     np.stack(label_maps),
                     images=np.stack([c.image for c in contexts]),
                     masks=np.stack([c.mask for c in contexts]),
+                    seeds=seeds,
                 )
                 masks = [c.mask for c in contexts]
             else:
-                images = self.synthesizer.synthesize_batch(np.stack(label_maps))
+                images = self.synthesizer.synthesize_batch(np.stack(label_maps), seeds=seeds)
                 masks = [None] * len(label_maps)
         except Exception as exc:  # noqa: BLE001
             self.failed.emit(
@@ -204,7 +206,7 @@ class SynthesisController(QObject):
     inpainterLoaded = pyqtSignal(str)
     _load = pyqtSignal(str, str)
     _load_inpainter = pyqtSignal(str, str)
-    _variants = pyqtSignal(object, object)
+    _variants = pyqtSignal(object, object, object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -241,8 +243,10 @@ class SynthesisController(QObject):
         self.worker.submit(self._next_id, labels, stage, context)
         return self._next_id
 
-    def request_variants(self, label_maps: list, contexts: list | None = None) -> None:
-        self._variants.emit(label_maps, contexts)
+    def request_variants(
+        self, label_maps: list, contexts: list | None = None, seeds: list | None = None
+    ) -> None:
+        self._variants.emit(label_maps, contexts, seeds)
 
     def _deliver(self, result: SynthesisResult) -> None:
         self.resultReady.emit(result)

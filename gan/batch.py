@@ -194,7 +194,7 @@ def run_batch(
             spacing = item.ct.spacing[1] if item.ct.spacing else None
             labels, params = augment_label_map(item.label_map, sample_seed, spacing)
             window = LUNG_WINDOW if item.ct.is_hu else item.ct.default_window()
-            synthetic = synthesizer.synthesize(labels)
+            synthetic = synthesizer.synthesize(labels, seed=sample_seed)  # its texture, too
             real = window_to_unit(item.ct.pixels, window)
             composite = composite_into_nonlung(synthetic, real, lung_region(labels), feather_px)
             image_name = f"{name}_0000.png" if layout == "nnunet" else f"{name}.png"

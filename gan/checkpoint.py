@@ -112,8 +112,14 @@ def expand_input_channels(
 ) -> dict[str, torch.Tensor]:
     """``state`` fitted to ``target``'s shapes where a conv weight has fewer input channels (dim 1)
     than the target: the extra channels get zero weights, so they do not change the output until
-    trained. Every other tensor is returned as is (a mismatch there still fails on load)."""
-    out = {}
+    trained. Noise-input scales (``*.scale``) that ``state`` lacks (a generator without noise
+    inputs warm-starting one with them) come as zeros, which leave the output unchanged too.
+    Every other tensor is returned as is (a mismatch there still fails on load)."""
+    out = {
+        key: torch.zeros_like(value)
+        for key, value in target.items()
+        if key not in state and key.endswith(".scale")
+    }
     for key, value in state.items():
         want = target.get(key)
         if (
@@ -289,7 +295,8 @@ def inference_stage(stages: list[str]) -> str:
 
 
 def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """Build the generator a checkpoint (``.pt``) or export (``.safetensors``) describes."""
+    """Build the generator a checkpoint (``.pt``) or export (``.safetensors``) describes; from a
+    checkpoint of a run with ``--ema``, its moving average of G's weights (what gets exported)."""
     from gan.models import GlobalLocalGenerator
 
     path = Path(path)
@@ -300,7 +307,7 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
         config = payload["config"]
         if "generator" not in payload:
             raise CheckpointError(f"{path}: checkpoint holds no generator weights")
-        state = payload["generator"]
+        state = payload.get("generator_ema") or payload["generator"]
     generator = GlobalLocalGenerator(config.generator)
     load_state_strict(generator, state, f"{path.name}: generator")
     return generator.to(map_location), config

@@ -30,6 +30,15 @@ class GeneratorConfig:
     7x7 conv to ``ngf_local`` channels, one stride-2 conv to ``2 * ngf_local`` (which must equal
     ``ngf``, so that G1's last feature map can be added element-wise), ``n_blocks_local`` residual
     blocks, one transposed conv up, a 7x7 conv to the image. Instance norm, reflection padding, tanh.
+
+    Options beyond the paper (off in ``paper`` and ``lite``):
+
+    * ``upsample="resize"``: nearest-neighbour x2 then a 3x3 conv in place of each transposed conv;
+      a transposed conv turns a uniform input region (the lung label) into a fixed repeating grid
+      (the checkerboard of Odena et al., Distill 2016).
+    * ``noise=True``: per-pixel Gaussian noise after every residual block and upsampling block of
+      G1 and G2, scaled by a learned per-channel weight that starts at zero (StyleGAN's noise
+      inputs), so that fine texture is sampled, not fixed by the label map; a seed picks it.
     """
 
     mode: GeneratorMode = "label"
@@ -40,6 +49,8 @@ class GeneratorConfig:
     ngf_local: int = 32
     n_blocks_local: int = 3
     out_channels: int = 1
+    upsample: Literal["transposed", "resize"] = "transposed"
+    noise: bool = False
 
     @property
     def in_channels(self) -> int:
@@ -52,6 +63,8 @@ class GeneratorConfig:
     def validate(self) -> None:
         if self.mode not in GENERATOR_MODES:
             raise ValueError(f"generator mode {self.mode!r} is not one of {GENERATOR_MODES}")
+        if self.upsample not in ("transposed", "resize"):
+            raise ValueError(f"upsample {self.upsample!r} is not 'transposed' or 'resize'")
         if 2 * self.ngf_local != self.ngf:
             raise ValueError(f"2 * ngf_local ({2 * self.ngf_local}) must equal ngf ({self.ngf})")
         step = 2 ** (self.n_downsample + 1)
@@ -126,10 +139,31 @@ PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig("paper", GeneratorConfig(), DiscriminatorConfig()),
     # Half widths everywhere: about a quarter of the parameters; the default shipped model.
     "lite": ModelConfig("lite", GeneratorConfig(ngf=32, ngf_local=16), DiscriminatorConfig(ndf=32)),
+    # lite for texture (issue: the transposed convs' dot grid, and a label map carries no texture):
+    # resize-conv upsampling and noise inputs. Not the paper's network; measured beside it.
+    "lite-texture": ModelConfig(
+        "lite-texture",
+        GeneratorConfig(ngf=32, ngf_local=16, upsample="resize", noise=True),
+        DiscriminatorConfig(ndf=32),
+    ),
     # For tests: small and shallow, seconds on a CPU.
     "tiny": ModelConfig(
         "tiny",
         GeneratorConfig(size=64, ngf=8, n_downsample=2, n_blocks=2, ngf_local=4, n_blocks_local=1),
+        DiscriminatorConfig(ndf=8, n_layers=2, patch_size=16, patches_per_image=2),
+    ),
+    "tiny-texture": ModelConfig(
+        "tiny-texture",
+        GeneratorConfig(
+            size=64,
+            ngf=8,
+            n_downsample=2,
+            n_blocks=2,
+            ngf_local=4,
+            n_blocks_local=1,
+            upsample="resize",
+            noise=True,
+        ),
         DiscriminatorConfig(ndf=8, n_layers=2, patch_size=16, patches_per_image=2),
     ),
 }

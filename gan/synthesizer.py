@@ -132,6 +132,7 @@ class Synthesizer:
         size: int | None = None,
         image: np.ndarray | None = None,
         mask: np.ndarray | None = None,
+        seed: int = 0,
     ) -> np.ndarray:
         """(H, W) label map (0..3, any size) -> (H, W) float32 synthetic slice in [-1, 1].
 
@@ -142,10 +143,15 @@ class Synthesizer:
 
         An ``inpaint`` generator also needs the real ``image`` (H, W) in [-1, 1] and the region
         ``mask`` (H, W) to regenerate; use only the output inside the mask (:meth:`inpaint`).
+
+        ``seed`` picks the texture of a generator with noise inputs (the same labels and seed give
+        the same image); others ignore it.
         """
         images = None if image is None else np.asarray(image)[None]
         masks = None if mask is None else np.asarray(mask)[None]
-        return self.synthesize_batch(np.asarray(label_map)[None], stage, size, images, masks)[0]
+        return self.synthesize_batch(
+            np.asarray(label_map)[None], stage, size, images, masks, seeds=[seed]
+        )[0]
 
     def inpaint(
         self,
@@ -154,12 +160,13 @@ class Synthesizer:
         mask: np.ndarray,
         stage: Stage | None = None,
         size: int | None = None,
+        seed: int = 0,
     ) -> np.ndarray:
         """The real ``image`` (H, W, [-1, 1]) with the ``mask`` region regenerated to match
         ``label_map``; every pixel outside the mask is the input's own."""
         from gan.inpaint import paste
 
-        generated = self.synthesize(label_map, stage, size, image, mask)
+        generated = self.synthesize(label_map, stage, size, image, mask, seed)
         return paste(generated, image, np.asarray(mask, bool))
 
     def _condition(self, labels: torch.Tensor, images, masks, size: int) -> torch.Tensor:
@@ -192,12 +199,17 @@ class Synthesizer:
         size: int | None = None,
         images: np.ndarray | None = None,
         masks: np.ndarray | None = None,
+        seeds: list[int] | None = None,
     ) -> np.ndarray:
         """(B, H, W) label maps -> (B, H, W) float32 in [-1, 1] (inpaint mode: with (B, H, W)
-        ``images`` in [-1, 1] and region ``masks``)."""
+        ``images`` in [-1, 1] and region ``masks``). ``seeds``: one per map, the noise inputs'
+        seeds (default 0 for every map): each image's texture is its seed's, whatever the batch."""
         label_maps = np.asarray(label_maps)
         if label_maps.ndim != 3:
             raise ValueError(f"expected (B, H, W) label maps, got shape {label_maps.shape}")
+        seeds = [0] * len(label_maps) if seeds is None else [int(s) for s in seeds]
+        if len(seeds) != len(label_maps):
+            raise ValueError(f"{len(seeds)} seeds for {len(label_maps)} label maps")
         for i, m in enumerate(label_maps):
             validate_label_map(m, what=f"label map {i}")
         height, width = label_maps.shape[1:]
@@ -210,7 +222,7 @@ class Synthesizer:
             labels = resize_labels(labels, size or self.size)
             # (B, S, S) -> (B, 4 [+2], S, S) -> (B, 1, S or S/2, ...)
             condition = self._condition(labels, images, masks, size or self.size)
-            output = self.generator(condition, stage=stage)
+            output = self.generator(condition, stage=stage, noise_seeds=seeds)
             output = resize_image(output.float(), (height, width)).clamp_(-1, 1)
             result = output[:, 0].cpu().numpy()
         self.last_inference_ms = (time.perf_counter() - start) * 1000

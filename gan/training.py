@@ -62,6 +62,7 @@ def train_step(
     patch_seed: int,
     autocast=None,
     mask: torch.Tensor | None = None,
+    diffaugment: tuple[str, ...] = (),
 ) -> StepLosses:
     """One D step and one G step.
 
@@ -69,9 +70,13 @@ def train_step(
     patch_seed : seeds the discriminator's patch positions (the same patches for real and synthetic).
     autocast : a context-manager factory (bf16 on CUDA) or None.
     mask : (B, 1, S, S) in {0, 1} for the inpaint mode, else None.
+    diffaugment : parts of gan.diffaugment.POLICIES applied to everything D sees (real and
+    synthetic alike; in the G step real and synthetic under the same draw, so that feature matching
+    compares like with like). G's noise inputs, if any, are seeded from ``patch_seed`` too.
     """
     import contextlib
 
+    from gan.diffaugment import diff_augment
     from gan.inpaint import inpaint_condition, paste
 
     autocast = autocast or contextlib.nullcontext
@@ -80,20 +85,40 @@ def train_step(
     focus = None if mask is None else stage_mask(mask, stage)
     g_input = labels if mask is None else inpaint_condition(labels, image, mask)
 
-    def judge(img: torch.Tensor):
-        # the same seeded patch positions for real and synthetic: feature matching compares them
-        return plain_d(cond, img, generator=torch.Generator().manual_seed(patch_seed), focus=focus)
+    def augmented(c, img, f, seed):
+        """D's inputs under DiffAugment (``f``, the focus, moves with the labels)."""
+        if not diffaugment:
+            return c, img, f
+        draw = torch.Generator().manual_seed(seed)
+        if f is None:
+            c, img = diff_augment(c, img, diffaugment, draw)
+            return c, img, None
+        both, img = diff_augment(torch.cat([c, f.to(c.dtype)], 1), img, diffaugment, draw)
+        return both[:, :-1], img, both[:, -1:]
 
+    def judge(img: torch.Tensor):
+        # the same seeded patch positions (and augmentation) for real and synthetic: feature
+        # matching compares them
+        c, img, f = augmented(cond, img, focus, patch_seed + 3)
+        return plain_d(c, img, generator=torch.Generator().manual_seed(patch_seed), focus=f)
+
+    noise_seeds = [patch_seed * 64 + i for i in range(labels.shape[0])]
     # Discriminator: eq. (2), real -> 1, synthetic -> 0. One forward of the (possibly DDP-wrapped)
     # D over real and synthetic together, so DDP sees exactly one forward per backward.
     with autocast():
-        raw = generator(g_input, stage=stage)
+        raw = generator(g_input, stage=stage, noise_seeds=noise_seeds)
         fake = raw if focus is None else paste(raw, real, focus)  # only the region is G's
-        both = discriminator(
+        d_cond, d_image, d_focus = augmented(
             torch.cat([cond, cond]),
             torch.cat([real, fake.detach()]),
+            None if focus is None else torch.cat([focus, focus]),
+            patch_seed + 2,
+        )
+        both = discriminator(
+            d_cond,
+            d_image,
             generator=torch.Generator().manual_seed(patch_seed + 1),
-            focus=None if focus is None else torch.cat([focus, focus]),
+            focus=d_focus,
         )
         # patches are batch-major, so each output's first half is the real images'
         d_real = [[t[: t.shape[0] // 2] for t in outs] for outs in both]

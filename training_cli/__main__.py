@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gan.config import PRESETS
 from training_cli.train import TrainOptions
 
 EXAMPLES = {
@@ -70,8 +71,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         default=d.preset,
-        choices=["paper", "lite", "tiny"],
-        help="network widths: paper (46 M G params), lite (half widths, 11.5 M), tiny (tests)",
+        choices=list(PRESETS),
+        help="network: paper (46 M G params), lite (half widths, 11.5 M), lite-texture (lite "
+        "with resize-conv upsampling and noise inputs, for texture), tiny (tests)",
     )
     p.add_argument(
         "--mode",
@@ -124,6 +126,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=d.lambda_l1,
         help="weight of an L1 term (not in the paper) over the pixels the composite takes from G: "
         "inside the mask for --mode inpaint, the lung for --mode label (default 0: off)",
+    )
+    p.add_argument(
+        "--diffaugment",
+        default=d.diffaugment,
+        metavar="PARTS",
+        help="DiffAugment on everything D sees, real and synthetic alike (not in the paper): "
+        "comma-separated translation, cutout, color (default: off)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=d.ema,
+        help="keep an exponential moving average of G's weights with this decay (e.g. 0.999) and "
+        "export it instead of G (not in the paper; default 0: off)",
     )
     p.add_argument(
         "--gan-loss",
@@ -194,6 +210,8 @@ def train_options_from_args(args: argparse.Namespace) -> TrainOptions:
         lambda_fm=args.lambda_fm,
         lambda_l1=args.lambda_l1,
         gan_loss=args.gan_loss,
+        diffaugment=args.diffaugment,
+        ema=args.ema,
         size=args.size,
         seed=args.seed,
         workers=args.workers,

@@ -15,6 +15,7 @@ Everything a resumed run needs is in each checkpoint: G, D, both optimizers, sta
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -78,6 +79,10 @@ class TrainOptions:
     lambda_fm: float = 10.0
     lambda_l1: float = 0.0
     gan_loss: str = "bce"
+    #: DiffAugment on D's inputs: comma-separated parts of gan.diffaugment.POLICIES ("" = off)
+    diffaugment: str = ""
+    #: decay of an exponential moving average of G's weights, exported instead of G (0 = off)
+    ema: float = 0.0
     size: int | None = None
     seed: int = 0
     workers: int = 2
@@ -113,6 +118,14 @@ class TrainOptions:
         config = config.replace_generator(mode=self.mode)
         if self.lambda_l1 < 0:
             raise TrainingError("--lambda-l1 must be 0 or more")
+        if not 0 <= self.ema < 1:
+            raise TrainingError(f"--ema must be in [0, 1), not {self.ema}")
+        from gan.diffaugment import parse_policy
+
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
         if self.size is not None:
             config = config.replace_generator(size=int(self.size))
         try:
@@ -273,6 +286,10 @@ class Trainer:
         )
         if options.init_generator and resume is None:
             self._warm_start(options.init_generator)
+        #: the moving average of G's weights (``--ema``), or None
+        self.ema = None
+        if options.ema > 0:
+            self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.progress = Progress()
         torch.manual_seed(
             options.seed * info.world_size + info.rank
@@ -281,6 +298,8 @@ class Trainer:
             self._load_state(resume)  # restores the RNG states too, after the per-rank seeding
         self.generator.to(self.device)
         self.discriminator.to(self.device)
+        if self.ema is not None:
+            self.ema.to(self.device)
         if options.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
@@ -299,6 +318,9 @@ class Trainer:
             )
         self._resume_opt_state = resume
         self._opt_stage_index = self.progress.stage_index
+        from gan.diffaugment import parse_policy
+
+        self.diffaugment = parse_policy(options.diffaugment)
         self.stop = _StopFlag()
 
     # ------------------------------------------------------------------ state
@@ -313,7 +335,9 @@ class Trainer:
         except CheckpointError as exc:
             raise TrainingError(str(exc)) from None
         ours = self.config.generator
-        if dataclasses.replace(warm_config.generator, mode=ours.mode) != ours:
+        # the mode and noise inputs may be added (both start from the warm model's output)
+        noise = ours.noise if not warm_config.generator.noise else warm_config.generator.noise
+        if dataclasses.replace(warm_config.generator, mode=ours.mode, noise=noise) != ours:
             raise TrainingError(
                 f"{path}: its generator config differs from preset {self.options.preset}"
             )
@@ -329,6 +353,9 @@ class Trainer:
 
         load_state_strict(self.generator, payload["generator"], "generator")
         load_state_strict(self.discriminator, payload["discriminator"], "discriminator")
+        if self.ema is not None:
+            # a run that gains --ema on resume starts its average from the current G
+            load_state_strict(self.ema, payload.get("generator_ema") or payload["generator"], "EMA")
         self.progress = Progress(**payload["progress"])
         # each rank its own streams; a checkpoint from another world size (or an older one, which
         # kept rank 0's alone) gives every rank rank 0's
@@ -339,6 +366,7 @@ class Trainer:
     def _checkpoint_payload(self, opt_g, opt_d, rng_per_rank: list) -> dict:
         return {
             "generator": self.generator.state_dict(),
+            **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(),
@@ -467,8 +495,9 @@ class Trainer:
             mask_t = torch.from_numpy(masks[:, None]).to(self.device)
             image_t = torch.from_numpy(self.slices.images[:n, None]).to(self.device)
             g_input = inpaint_condition(g_input, image_t, mask_t)
+        shown_g = self.ema if self.ema is not None else self.generator
         with torch.no_grad(), autocast_context(self.device, self.options.bf16):
-            fake = self.generator(g_input, stage=stage).float()
+            fake = shown_g(g_input, stage=stage, noise_seeds=list(range(n))).float()
         size = self.slices.size
         fake = resize_image(fake, (size, size))[:, 0].cpu().numpy()
         if self.options.mode == "inpaint":
@@ -603,7 +632,9 @@ class Trainer:
                     seed,
                     autocast,
                     mask=mask,
+                    diffaugment=self.diffaugment,
                 )
+                self._update_ema()
                 finite = all(math.isfinite(v) for v in losses.as_dict().values())
                 if any_rank_flag(not finite, self.device):  # every rank stops together, none hangs
                     raise TrainingError(
@@ -663,6 +694,18 @@ class Trainer:
         self.progress.step = 0
         self.save(opt_g, opt_d)
         return None
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G, after every step (the weights G was trained to)."""
+        if self.ema is None:
+            return
+        for average, current in zip(
+            self.ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            average.lerp_(current.detach(), 1.0 - self.options.ema)
+        for average, current in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            average.copy_(current)
 
     def _autocast(self):
         """bf16 autocast on CUDA (default) and, with ``--cpu-bf16``, on the CPU; else None."""
