@@ -125,38 +125,30 @@ class MaskDocument:
 
     def undo(self) -> bool:
         """Revert the newest step (mid-stroke: the stroke so far). False if there is none."""
-        reopen = self._close_open_stroke()
-        try:
-            return self._undo_step()
-        finally:
-            if reopen:
-                self.begin_stroke()
+        return self._outside_stroke(lambda: self._move_step(self._undo, self._redo, "old"))
 
     def redo(self) -> bool:
         """Re-apply the newest undone step. False if there is none (a stroke painted mid-way since
         the undo has cleared the redo stack)."""
+        return self._outside_stroke(lambda: self._move_step(self._redo, self._undo, "new"))
+
+    def _outside_stroke(self, step: Callable[[], bool]) -> bool:
+        """Run a history ``step`` with no stroke open; a stroke open before goes on after it."""
         reopen = self._close_open_stroke()
         try:
-            return self._redo_step()
+            return step()
         finally:
             if reopen:
                 self.begin_stroke()
 
-    def _undo_step(self) -> bool:
-        if not self._undo:
+    def _move_step(self, source, target, values: str) -> bool:
+        """Pop the newest diff of ``source``, write its ``values`` ("old" or "new"), push it onto
+        ``target``."""
+        if not source:
             return False
-        diff = self._undo.pop()
-        self._labels.ravel()[diff.indices] = diff.old
-        self._redo.append(diff)
-        self._emit(diff.indices)
-        return True
-
-    def _redo_step(self) -> bool:
-        if not self._redo:
-            return False
-        diff = self._redo.pop()
-        self._labels.ravel()[diff.indices] = diff.new
-        self._undo.append(diff)
+        diff = source.pop()
+        self._labels.ravel()[diff.indices] = getattr(diff, values)
+        target.append(diff)
         self._emit(diff.indices)
         return True
 
