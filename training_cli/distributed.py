@@ -30,17 +30,26 @@ class DistInfo:
 
 
 def setup_distributed(device_type: str) -> DistInfo:
-    """Initialise the process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
+    """Initialise the process group when launched by torchrun (NCCL on CUDA with a GPU per
+    process, else gloo)."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistInfo()
     info = DistInfo(
         int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ["WORLD_SIZE"])
     )
+    backend = "gloo"
     if device_type == "cuda":
-        torch.cuda.set_device(info.local_rank)
-    backend = "nccl" if device_type == "cuda" else "gloo"
+        torch.cuda.set_device(cuda_index(info))
+        # NCCL needs a GPU per process; more processes than GPUs (a check on one GPU) share them
+        if info.world_size <= torch.cuda.device_count():
+            backend = "nccl"
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
     return info
+
+
+def cuda_index(info: DistInfo) -> int:
+    """The GPU of this process: its local rank, wrapped round where there are fewer GPUs."""
+    return info.local_rank % max(torch.cuda.device_count(), 1)
 
 
 def teardown_distributed() -> None:

@@ -46,6 +46,7 @@ from training_cli.distributed import (
     all_ranks_agree,
     any_rank_flag,
     barrier,
+    cuda_index,
     gather_objects,
     setup_distributed,
     teardown_distributed,
@@ -267,7 +268,7 @@ class Trainer:
         self.run_dir = Path(options.out)
         self.device = resolve_device(options.device)
         if self.device.type == "cuda" and info.enabled:
-            self.device = torch.device("cuda", info.local_rank)
+            self.device = torch.device("cuda", cuda_index(info))
         if self.device.type == "cuda" and options.tf32:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
