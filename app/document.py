@@ -46,7 +46,8 @@ class MaskDocument:
     """A (H, W) uint8 label map (0 background, 1 lung, 2 GGO, 3 consolidation) and its history."""
 
     def __init__(self, label_map: np.ndarray, history: int = 200) -> None:
-        self._labels = validate_label_map(np.array(label_map, dtype=np.uint8, copy=True))
+        # validated before any cast: 256 or 0.5 must be refused, not wrapped to 0
+        self._labels = validate_label_map(np.asarray(label_map)).copy()
         self._undo: deque[Diff] = deque(maxlen=history)
         self._redo: list[Diff] = []
         self._stroke: list[Diff] | None = None

@@ -145,3 +145,18 @@ def test_events_report_the_changed_region(doc):
     doc.rules.constrain_to_lung = False
     doc.paint(mask, GGO)
     assert seen[-1] == (20, 23, 30, 35)
+
+
+@pytest.mark.parametrize("bad", [[[256, 1]], [[0.5, 1.0]], [[-1, 1]]])
+def test_a_label_map_out_of_range_is_refused_not_wrapped(bad):
+    from gan.labels import LabelFormatError
+
+    with pytest.raises(LabelFormatError):
+        MaskDocument(np.array(bad))
+
+
+def test_the_document_keeps_its_own_copy():
+    source = np.ones((4, 4), np.uint8)
+    doc = MaskDocument(source)
+    source[:] = 3
+    assert (doc.labels == 1).all()
