@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean-venv self-test dist dist-test desktop-entry
+.PHONY: run test lint bench clean-venv self-test dist dist-test desktop-entry gpu-check gpu-wheels mutation
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -57,6 +57,22 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.models
 	$(BIN)/python -m benchmarks.train_throughput
 	$(BIN)/python -m benchmarks.lung_coverage
+
+## mutation: mutation score (mutmut) of the core modules, per module (slow: ~8 min on 2 cores; not in CI)
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[mutation]'
+	@# MUTATION_JOBS=N: N test processes side by side (default: one per CPU core)
+	$(BIN)/python -m benchmarks.mutation_score --survivors $(if $(MUTATION_JOBS),--max-children $(MUTATION_JOBS))
+
+## gpu-check: every CUDA check in one go, then the texture recipe's training (DRY_RUN=1: the CPU, toy sizes)
+# Runs with the machine's own python: a bare GPU box may hold torch alone (see gpu-wheels).
+gpu-check:
+	PYTHONUNBUFFERED=1 $$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PYTHON)) \
+	  -m benchmarks.gpu_check $(if $(DRY_RUN),--dry-run) $(if $(OUT),--out $(OUT))
+
+## gpu-wheels: the wheels gpu-check installs on a GPU box that has torch alone (.whl/, git-ignored)
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps -d .whl safetensors monai tqdm
 
 clean-venv:
 	rm -rf $(VENV)
