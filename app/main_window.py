@@ -1383,8 +1383,8 @@ class MainWindow(QMainWindow):
         if kept is not None:
             self.show_error(
                 "Autosaved work kept",
-                f"The autosaved labels are kept in {kept}; open it with File > Open project "
-                "once its image is back in place.",
+                f"The autosaved labels could not be restored and are kept in {kept}; open it "
+                "with File > Open project once the problem above is fixed (a moved image, say).",
             )
         return False
 

@@ -208,8 +208,9 @@ def _train_args(data: Path, out: Path, dry: bool) -> list[str]:
 def ddp_steps(data: Path, out: Path, dry: bool) -> dict:
     import torch
 
-    launcher = Path(sys.executable).with_name("torchrun")
-    command = [str(launcher), "--standalone", "--nproc_per_node", "2", "-m", "training_cli"]
+    # torch's own launcher module: a pip-installed torch may keep its torchrun script elsewhere
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    command += ["2", "-m", "training_cli"]
     command += ["train", *_train_args(data, out / "ddp", dry), "--max-steps", "4"]
     command += ["--stage", "joint", "--batch-size", "4", "--workers", "0", "--log-every", "1"]
     command += ["--samples-per-epoch", "16"]
@@ -219,6 +220,9 @@ def ddp_steps(data: Path, out: Path, dry: bool) -> dict:
     lines = [json.loads(x) for x in (out / "ddp" / "metrics.jsonl").read_text().splitlines()]
     gpus = torch.cuda.device_count()
     backend = "nccl" if gpus >= 2 else "gloo"
+    identical = [r["ddp_replicas_identical"] for r in lines if "ddp_replicas_identical" in r]
+    if identical != [True]:
+        return {"status": "failed", "error": f"replicas identical: {identical}"}
     return {
         "status": "ok",
         "backend": backend if not dry else "gloo (CPU)",
@@ -240,7 +244,11 @@ def train_recipe(data: Path, out: Path, seconds: float, dry: bool) -> dict:
         _, err = proc.communicate(timeout=max(seconds, 30))
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)  # saves a checkpoint, exits 130
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a trainer holding the GPU
+            raise
     if proc.returncode not in (0, 130):
         return {"status": "failed", "error": (err.decode().strip().splitlines() or ["?"])[-1]}
     checkpoints = sorted((run / "checkpoints").glob("*.pt"))
@@ -298,6 +306,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
+    import shutil
+
+    for earlier in ("ddp", "train"):  # a rerun into the same folder starts its runs afresh
+        shutil.rmtree(args.out / earlier, ignore_errors=True)
     results: dict = {"dry_run": args.dry_run, "budget_s": args.budget_s}
     env = step("environment", results, environment)
     import torch

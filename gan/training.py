@@ -102,7 +102,7 @@ def train_step(
         c, img, f = augmented(cond, img, focus, patch_seed + 3)
         return plain_d(c, img, generator=torch.Generator().manual_seed(patch_seed), focus=f)
 
-    noise_seeds = [patch_seed * 64 + i for i in range(labels.shape[0])]
+    noise_seeds = [patch_seed * 4096 + i for i in range(labels.shape[0])]
     # Discriminator: eq. (2), real -> 1, synthetic -> 0. One forward of the (possibly DDP-wrapped)
     # D over real and synthetic together, so DDP sees exactly one forward per backward.
     with autocast():

@@ -40,8 +40,10 @@ def setup_distributed(device_type: str) -> DistInfo:
     backend = "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(cuda_index(info))
-        # NCCL needs a GPU per process; more processes than GPUs (a check on one GPU) share them
-        if info.world_size <= torch.cuda.device_count():
+        # NCCL needs a GPU per process; more processes on a node than its GPUs (a check on one
+        # GPU) share them over gloo
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+        if per_node <= torch.cuda.device_count():
             backend = "nccl"
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
     return info

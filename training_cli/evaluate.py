@@ -164,6 +164,8 @@ def synthesize_all(synthesizer, label_maps, real, masks, batch_size: int, stage=
                 stage=stage,
                 images=real[i : i + batch_size] if inpaint else None,
                 masks=masks[i : i + batch_size] if inpaint else None,
+                # image i's noise seed is i: no two images share a noise field
+                seeds=list(range(i, min(i + batch_size, len(label_maps)))),
             )
             for i in range(0, len(label_maps), batch_size)
         ]

@@ -128,8 +128,11 @@ def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarr
     regions = np.stack(
         [changed_region(a, b, margin) for a, b in zip(label_maps, edited, strict=True)]
     )
-    whole = synthesizer.synthesize_batch(edited, stage=args.stage)
-    generated = inpainter.synthesize_batch(edited, stage=args.stage, images=real, masks=regions)
+    seeds = list(range(len(edited)))  # each image its own noise (models with noise inputs)
+    whole = synthesizer.synthesize_batch(edited, stage=args.stage, seeds=seeds)
+    generated = inpainter.synthesize_batch(
+        edited, stage=args.stage, images=real, masks=regions, seeds=seeds
+    )
     inpainted = paste(generated, real, regions)
     tile = args.tile
 
@@ -181,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
         inpainter = Synthesizer(args.inpaint_checkpoint, device=device, mode="inpaint")
         figure = edit_figure(ids, label_maps, slices.images[chosen], synthesizer, inpainter, args)
     else:
-        synthetic = synthesizer.synthesize_batch(label_maps, stage=args.stage)
+        synthetic = synthesizer.synthesize_batch(
+            label_maps, stage=args.stage, seeds=list(range(len(label_maps)))
+        )
         figure = compose_figure(
             ids, label_maps, slices.images[chosen], synthetic, args.feather, args.tile
         )

@@ -79,9 +79,8 @@ def sample_corners(regions: np.ndarray, size: int, min_inside: float, per_image:
     out = []
     for region in regions:
         corners = valid_corners(region, size, min_inside)
-        if len(corners) > per_image:
-            corners = corners[rng.choice(len(corners), per_image, replace=False)]
-        out.append(corners)
+        # shuffled even when all are kept: a split of them (method / control) has no spatial order
+        out.append(corners[rng.permutation(len(corners))[:per_image]])
     return out
 
 
@@ -117,7 +116,7 @@ def _classifier(size: int):
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, protocol: Protocol, seed: int) -> float:
-    """Train the classifier on (train_x, train_y); its accuracy on the test set."""
+    """Train the classifier on (train_x, train_y); its balanced accuracy on the test set."""
     import torch
     from torch.nn import functional as F
 
@@ -141,7 +140,12 @@ def _fit_and_score(train_x, train_y, test_x, test_y, protocol: Protocol, seed: i
         test = (torch.from_numpy(test_x)[:, None] - mean) / std
         logits = torch.cat([model(t).squeeze(1) for t in test.split(256)])
     predicted = (logits > 0).numpy()
-    return float((predicted == test_y.astype(bool)).mean())
+    truth = test_y.astype(bool)
+    # balanced accuracy: with unequal classes, always guessing the larger is still 0.5
+    per_class = [
+        float((predicted[truth == c] == c).mean()) for c in (False, True) if (truth == c).any()
+    ]
+    return float(np.mean(per_class))
 
 
 def fold_splits(groups: list[str], protocol: Protocol):
@@ -317,6 +321,15 @@ def realism_report(
     label_maps = np.asarray(label_maps)
     standard = LABEL_PROTOCOL if masks is None else INPAINT_PROTOCOL
     protocol = protocol or standard
+    if len({str(i).split("#", 1)[0] for i in ids}) < protocol.folds:
+        return {
+            "protocol": {**dataclasses.asdict(protocol), "version": PROTOCOL_VERSION},
+            "region": "lung interior" if masks is None else "regenerated region",
+            "c2st": None,
+            "periodicity": None,
+            "counts": False,
+            "error": f"fewer than {protocol.folds} slices: no held-out fold to score on",
+        }
     regions = label_maps > 0 if masks is None else np.asarray(masks, bool)
     groups = [str(i).split("#", 1)[0] for i in ids]
     # 2K places per image: the first K judge the method, the other K are the real-vs-real control's

@@ -681,6 +681,7 @@ class Trainer:
                         )
                     return EXIT_INTERRUPTED
                 if opts.max_steps is not None and self.progress.global_step >= opts.max_steps:
+                    self._check_replicas_in_sync()
                     path = self.save(opt_g, opt_d)
                     if self.info.is_main:
                         print(
@@ -698,13 +699,18 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G, after every step (the weights G was trained to)."""
+        """ema <- decay * ema + (1 - decay) * G, after every step (the weights G was trained to).
+
+        The decay warms up, min(--ema, (1 + n) / (10 + n)) at global step n, so that a short run's
+        average is not mostly its starting weights (0.999^300 = 0.74 of them without)."""
         if self.ema is None:
             return
+        n = self.progress.global_step
+        decay = min(self.options.ema, (1 + n) / (10 + n))
         for average, current in zip(
             self.ema.parameters(), self.generator.parameters(), strict=True
         ):
-            average.lerp_(current.detach(), 1.0 - self.options.ema)
+            average.lerp_(current.detach(), 1.0 - decay)
         for average, current in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
             average.copy_(current)
 

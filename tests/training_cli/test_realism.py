@@ -30,6 +30,21 @@ def case():
     return real, labels, ids
 
 
+def test_one_slice_gives_a_report_that_does_not_count(case):
+    real, labels, ids = case
+    report = R.realism_report(real[:2], real[:2], labels[:2], ["s0#aug0", "s0#aug1"])
+    assert (
+        report["c2st"] is None and not report["counts"] and "fewer than 2 slices" in report["error"]
+    )
+    assert "n/a" in R.format_realism(report)
+
+
+def test_balanced_accuracy_is_chance_for_a_classifier_that_guesses_the_larger_class():
+    x = np.zeros((30, 24, 24), np.float32)  # nothing to learn: every patch alike
+    y = np.r_[np.zeros(20), np.ones(10)]
+    assert R._fit_and_score(x, y, x, y, FAST, 0) == pytest.approx(0.5)
+
+
 def test_valid_corners_keep_the_patch_inside_the_region():
     region = np.zeros((20, 20), bool)
     region[5:15, 5:15] = True

@@ -55,7 +55,8 @@ def test_the_recipe_trains_resumes_exactly_and_exports_its_ema(phantom_npz, tmp_
 
 
 def test_the_ema_is_the_moving_average_of_gs_weights(phantom_npz, tmp_path):
-    """One step with decay 0.9: ema = 0.9 * G before the step + 0.1 * G after it."""
+    """ema <- decay * ema + (1 - decay) * G after every step, the decay warming up as
+    min(0.9, (1 + n) / (10 + n)) at global step n (here n = 1 for the second step)."""
     from gan.checkpoint import load_checkpoint
 
     args = [*RECIPE, "--data", phantom_npz, "--checkpoint-every", "1", "--keep-last", "5"]
@@ -63,7 +64,8 @@ def test_the_ema_is_the_moving_average_of_gs_weights(phantom_npz, tmp_path):
     one = load_checkpoint(tmp_path / "r" / "checkpoints" / "step-00000001.pt")
     two = load_checkpoint(tmp_path / "r" / "checkpoints" / "step-00000002.pt")
     for key, ema in two["generator_ema"].items():
-        expected = torch.lerp(one["generator_ema"][key], two["generator"][key], 0.1)
+        decay = min(0.9, (1 + 1) / (10 + 1))
+        expected = torch.lerp(one["generator_ema"][key], two["generator"][key], 1 - decay)
         torch.testing.assert_close(ema, expected, rtol=1e-6, atol=1e-7)
 
 
