@@ -145,13 +145,13 @@ def main(argv=None) -> int:
     print(
         f"\n{hardware}; torch {torch.__version__}; joint stage, {args.size}^2, batch {batch}, {steps} timed steps"
     )
-    print(f"{'preset':<7}{'variant':<18}{'images/s':>10}{'peak GB':>9}")
+    print(f"{'preset':<14}{'variant':<18}{'images/s':>10}{'peak GB':>9}")
     for r in rows:
         if "error" in r:
-            print(f"{r['preset']:<7}{r['variant']:<18}  {r['error']}")
+            print(f"{r['preset']:<14}{r['variant']:<18}  {r['error']}")
         else:
             print(
-                f"{r['preset']:<7}{r['variant']:<18}{r['images_per_s']:>10.2f}{r['peak_memory_gb']:>9.2f}"
+                f"{r['preset']:<14}{r['variant']:<18}{r['images_per_s']:>10.2f}{r['peak_memory_gb']:>9.2f}"
             )
     return 0
 
