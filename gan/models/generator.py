@@ -176,6 +176,8 @@ class GlobalLocalGenerator(nn.Module):
         self.cfg = cfg
         self.global_generator = GlobalGenerator(cfg)
         self.local_enhancer = LocalEnhancer(cfg)
+        # found once, not on every forward (the app's hot path); a plain list, not submodules
+        self._noise_layers = [m for m in self.modules() if isinstance(m, NoiseInjection)]
 
     def forward(
         self,
@@ -188,7 +190,7 @@ class GlobalLocalGenerator(nn.Module):
         ``noise_seeds`` (one int per batch element) fix the noise inputs of a ``noise`` generator
         (the same labels and seed give the same image); None draws them from the global RNG. A
         generator without noise inputs ignores them."""
-        noise_layers = [m for m in self.modules() if isinstance(m, NoiseInjection)]
+        noise_layers = self._noise_layers
         if noise_layers and noise_seeds is not None:
             seeds = [int(s) for s in noise_seeds]
             # one stream per image, shared by the layers in a fixed order: reproducible per image
