@@ -24,8 +24,17 @@ class Split:
     seed: int
     strata: dict[str, dict[str, int]]
 
-    def write(self, folder: str | os.PathLike, source: str = "") -> list[Path]:
-        """``train.txt``, ``test.txt`` (one id per line, a header comment) and ``split.json``."""
+    def write(
+        self,
+        folder: str | os.PathLike,
+        source: str = "",
+        names: tuple[str, str] = ("train", "test"),
+    ) -> list[Path]:
+        """``<train>.txt``, ``<test>.txt`` (one id per line, a header comment) and ``split.json``.
+
+        ``names`` renames the two files, e.g. ``("train", "val")`` for a validation set carved
+        out of a training split.
+        """
         from gan.fsutil import atomic_write_text
 
         folder = Path(folder)
@@ -35,7 +44,7 @@ class Split:
             f"{'; source ' + source if source else ''}\n"
         )
         written = []
-        for name, ids in (("train", self.train), ("test", self.test)):
+        for name, ids in zip(names, (self.train, self.test), strict=True):
             path = folder / f"{name}.txt"
             atomic_write_text(path, header + "".join(f"{i}\n" for i in ids))
             written.append(path)
@@ -43,8 +52,8 @@ class Split:
             "seed": self.seed,
             "source": source,
             "method": "stratified: lesion pattern (none / ggo-only / consolidation) x lesion-area tercile",
-            "train": len(self.train),
-            "test": len(self.test),
+            names[0]: len(self.train),
+            names[1]: len(self.test),
             "strata": self.strata,
         }
         path = folder / "split.json"

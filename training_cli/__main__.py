@@ -150,6 +150,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--size", type=int, help="model resolution (default: the preset's, 512 for paper and lite)"
     )
+    p.add_argument(
+        "--upsample",
+        choices=["transposed", "resize"],
+        help="override the preset's upsampling: transposed convs (the paper's) or "
+        "nearest-neighbour resize + conv (no checkerboard)",
+    )
+    p.add_argument(
+        "--noise",
+        choices=["on", "off"],
+        help="override the preset's per-pixel noise inputs (a source of texture; off in the paper)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="data-loader processes per GPU")
     p.add_argument(
@@ -213,6 +224,8 @@ def train_options_from_args(args: argparse.Namespace) -> TrainOptions:
         diffaugment=args.diffaugment,
         ema=args.ema,
         size=args.size,
+        upsample=args.upsample,
+        noise=None if args.noise is None else args.noise == "on",
         seed=args.seed,
         workers=args.workers,
         device=args.device,

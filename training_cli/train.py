@@ -85,6 +85,10 @@ class TrainOptions:
     #: decay of an exponential moving average of G's weights, exported instead of G (0 = off)
     ema: float = 0.0
     size: int | None = None
+    #: override the preset's generator upsampling ("transposed" or "resize"; None = the preset's)
+    upsample: str | None = None
+    #: override the preset's noise inputs (None = the preset's)
+    noise: bool | None = None
     seed: int = 0
     workers: int = 2
     device: str = "auto"
@@ -129,6 +133,12 @@ class TrainOptions:
             raise TrainingError(str(exc)) from None
         if self.size is not None:
             config = config.replace_generator(size=int(self.size))
+        if self.upsample is not None:
+            if self.upsample not in ("transposed", "resize"):
+                raise TrainingError(f"--upsample must be transposed or resize, not {self.upsample!r}")
+            config = config.replace_generator(upsample=self.upsample)
+        if self.noise is not None:
+            config = config.replace_generator(noise=bool(self.noise))
         try:
             config.generator.validate()
         except ValueError as exc:

@@ -52,3 +52,43 @@ def test_shipped_split_is_the_one_the_command_writes(medseg_dir, tmp_path):
     assert read_split_file(REPO / "resources/splits/train.txt") == split.train
     assert read_split_file(REPO / "resources/splits/test.txt") == split.test
     assert (len(split.train), len(split.test)) == (64, 16)
+
+
+def test_the_ablation_validation_set_is_carved_from_train_only(medseg_dir, tmp_path):
+    """resources/splits/ablation/ is what `split --ids train.txt --test 8 --names train,val`
+    writes: 56 + 8 slices, all from the training split, none from the test split."""
+    import subprocess
+    import sys
+
+    from gan.data import read_split_file
+
+    out = tmp_path / "ablation"
+    subprocess.run(
+        [sys.executable, "-m", "training_cli", "split", "--data", medseg_dir, "--ids",
+         REPO / "resources/splits/train.txt", "--test", "8", "--names", "train,val", "--out", out],
+        check=True, cwd=REPO, capture_output=True,
+    )  # fmt: skip
+    shipped = REPO / "resources/splits/ablation"
+    for name in ("train", "val"):
+        assert read_split_file(out / f"{name}.txt") == read_split_file(shipped / f"{name}.txt")
+    train, val = read_split_file(out / "train.txt"), read_split_file(out / "val.txt")
+    assert (len(train), len(val)) == (56, 8)
+    assert sorted(train + val) == read_split_file(REPO / "resources/splits/train.txt")
+    assert not set(val) & set(read_split_file(REPO / "resources/splits/test.txt"))
+    assert json.loads((out / "split.json").read_text())["val"] == 8
+
+
+def test_split_refuses_ids_outside_the_folder_and_bad_names(medseg_dir, tmp_path):
+    import subprocess
+    import sys
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("0001\n9999\n")
+    for extra, says in ((["--ids", ids], "not in"), (["--names", "train"], "--names")):
+        result = subprocess.run(
+            [sys.executable, "-m", "training_cli", "split", "--data", medseg_dir,
+             "--out", tmp_path / "x", *extra],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        assert result.returncode != 0 and says in result.stderr
+        assert "Traceback" not in result.stderr

@@ -79,3 +79,25 @@ def test_bad_recipe_options_end_in_one_line(phantom_npz, tmp_path, capsys):
         )
         err = capsys.readouterr().err
         assert code != 0 and says in err and "Traceback" not in err
+
+
+def test_upsample_and_noise_override_the_presets_generator(phantom_npz, tmp_path):
+    """--upsample resize --noise on turn the tiny preset into tiny-texture's generator (what the
+    ablation's single-change arms rely on), and --noise off takes tiny-texture's noise away."""
+    from gan.checkpoint import load_generator
+
+    def trained(name, *options):
+        out = tmp_path / name
+        code = train_here(
+            "train", *TINY, "--data", phantom_npz, "--out", out, "--stage", "global",
+            "--epochs", "1", "--samples-per-epoch", "2", *options,
+        )  # fmt: skip
+        assert code == 0
+        return load_generator(out / "checkpoints" / "final.pt")[1].generator
+
+    plain = trained("plain")
+    assert (plain.upsample, plain.noise) == ("transposed", False)
+    both = trained("both", "--upsample", "resize", "--noise", "on")
+    assert (both.upsample, both.noise) == ("resize", True)
+    quiet = trained("quiet", "--preset", "tiny-texture", "--noise", "off")
+    assert (quiet.upsample, quiet.noise) == ("resize", False)
