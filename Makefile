@@ -36,6 +36,8 @@ dist: $(STAMP)
 
 ## dist-test: build the bundle and run its --self-test offscreen (the slow test does the same)
 dist-test: $(STAMP)
+	@# the slow test runs PyInstaller: install the `dist` extra as `make dist` does
+	$(BIN)/python -m pip install -q -e '.[dist]'
 	CTLS_BUILD_BUNDLE=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m slow -q
 
 ## desktop-entry: add CT Lesion Studio to the desktop's application menu (the bundle if built)

@@ -117,7 +117,8 @@ def test_hu_source_exports_each_image_in_hu_with_its_own_pixels_and_no_identity(
         assert (
             str(ds.PatientName) == "" and ds.PatientID == "" and ds.PatientIdentityRemoved == "YES"
         )
-        assert "DeidentificationMethod" in ds and list(ds.ImageType) == ["DERIVED", "SECONDARY"]
+        assert "DeidentificationMethod" in ds
+        assert list(ds.ImageType) == ["DERIVED", "SECONDARY", "AXIAL"]  # CT: value 3 required
         assert ds.SeriesDescription.startswith(f"SYNTHETIC {what} ")
         assert f"SYNTHETIC {what} image" in ds.ImageComments
         assert f"model sha256 {SHA};" in ds.ImageComments and "seed 7;" in ds.ImageComments
