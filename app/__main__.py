@@ -124,7 +124,7 @@ def write_overlay(args) -> int:
         overlay,
         validate_lesion_mask,
     )
-    from gan.lung import derive_lung_mask
+    from gan.lung import derive_lung_mask, lung_problem
     from gan.paths import sample_lesions_path, sample_slice_path
 
     path = Path(args.path) if args.path else sample_slice_path()
@@ -147,6 +147,9 @@ def write_overlay(args) -> int:
                     f"lesion mask {lesions.shape} does not match slice {ct.shape}"
                 )
         lung = derive_lung_mask(ct, lesion_mask=lesions)
+        problem = lung_problem(ct, lung, lesions)
+        if problem:  # the overlay still shows what was derived
+            print(f"note: derived lung implausible ({problem})", file=sys.stderr)
         label_map = label_map_from_lesions(lesions if lesions is not None else lung * 0, lung)
         out = Path(args.overlay)
         write_png(out, overlay(ct.to_uint8(), label_map, args.opacity))

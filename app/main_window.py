@@ -93,6 +93,9 @@ class MainWindow(QMainWindow):
         self._saved_revision = 0
         self._autosaved_revision = 0
         self.errors: list[str] = []  # every error shown, newest last (tests and the log read it)
+        #: why the lung derived at open is implausible (gan.lung.lung_problem); whole-lung
+        #: synthesis waits until the user paints lung labels
+        self.lung_problem: str | None = None
 
         self.setWindowTitle(APP_NAME)
         self.resize(1280, 860)
@@ -646,6 +649,14 @@ class MainWindow(QMainWindow):
         """Post the current labels: a G1-only preview while a stroke is in progress, else the full model."""
         if self.document is None:
             return
+        if self.lung_problem and not self.inpainting:
+            if not (np.asarray(self.document.labels) == LUNG).any():
+                # a whole lung synthesized from no lung is a grey patch: wait for painted lung
+                self.last_result = None
+                for view in (self.synth_view, self.composite_view):
+                    view.show_message(self._lung_problem_line() + ".")
+                return
+            self.lung_problem = None  # the user painted the lung
         stage = None if full or not self.canvas.painting else "global"
         context = self._inpaint_context() if self.inpainting else None
         self.synthesis.request(np.asarray(self.document.labels), stage, context)
@@ -947,10 +958,11 @@ class MainWindow(QMainWindow):
         """Open a slice; on failure show a one-line error and keep the current work as it was."""
         from gan.ctio import read_label_image, read_slice
         from gan.labels import label_map_from_lesions, validate_lesion_mask
-        from gan.lung import derive_lung_mask
+        from gan.lung import derive_lung_mask, lung_problem
         from gan.paths import sample_lesions_path, sample_slice_path
 
         path = Path(path)
+        problem = None
         try:
             kind = file_kind(path) if path.exists() else "missing"
             if kind == "dicom-folder" and index is None:
@@ -967,6 +979,9 @@ class MainWindow(QMainWindow):
                 if path.resolve() == sample_slice_path().resolve():
                     lesions = validate_lesion_mask(read_label_image(sample_lesions_path()))
                 lung = derive_lung_mask(ct, lesion_mask=lesions)
+                problem = lung_problem(ct, lung, lesions)
+                if problem:  # not drawn: the user paints the lung, or opens another slice
+                    lung = np.zeros(ct.shape, bool) if lesions is None else lesions > 0
                 derived = label_map_from_lesions(
                     lesions if lesions is not None else np.zeros(ct.shape, np.uint8), lung
                 )
@@ -984,9 +999,18 @@ class MainWindow(QMainWindow):
             return False
         for w in caught:
             self.statusBar().showMessage(f"Note: {w.message}", 10_000)
+        self.lung_problem = problem
         self._set_slice(ct, labels, baseline)
+        if problem:
+            self.statusBar().showMessage(self._lung_problem_line(), 30_000)
         self._remember_recent(path)
         return True
+
+    def _lung_problem_line(self) -> str:
+        return (
+            f"Derived lung not used ({self.lung_problem}); paint the lung (label 1), "
+            "or open another slice"
+        )
 
     def _set_slice(self, ct: CTSlice, labels: np.ndarray, baseline: np.ndarray) -> None:
         self.ct = ct
@@ -1082,12 +1106,19 @@ class MainWindow(QMainWindow):
             self._update_actions()
 
     def auto_lung(self) -> None:
-        from gan.lung import derive_lung_mask
+        from gan.lung import derive_lung_mask, lung_problem
 
         if self.ct is None or self.document is None:
             return
         lesions = np.asarray(self.document.labels) >= GGO
-        self.document.set_lung(derive_lung_mask(self.ct, lesion_mask=lesions))
+        lung = derive_lung_mask(self.ct, lesion_mask=lesions)
+        problem = lung_problem(self.ct, lung, lesions)
+        if problem:  # the labels stay as they are
+            self.statusBar().showMessage(
+                f"Auto lung not applied ({problem}); paint the lung (label 1)", 15_000
+            )
+            return
+        self.document.set_lung(lung)
         self._update_actions()
 
     def clear_lesions(self) -> None:

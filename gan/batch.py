@@ -3,6 +3,9 @@ synthesized, composited into the real non-lung area, and written with its label 
 
 A sample is complete once its row is in ``manifest.csv``; every file is written atomically, so a
 cancelled or crashed run leaves no half-written file, and a rerun skips what is complete.
+
+An input slice whose derived lung is implausible (``gan.lung.lung_problem``: none found, or most of
+the body) is skipped: it gets no manifest row, and ``skipped_inputs.csv`` records it with the reason.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from gan.ctio import (
     window_to_unit,
     write_png,
 )
-from gan.export import LICENCE, SOFTWARE
+from gan.export import LICENCE, Provenance
 from gan.fsutil import atomic_write_text
 from gan.labels import (
     LABEL_MAP_CONVENTION,
@@ -48,6 +51,7 @@ MANIFEST_FIELDS = [
     "label_convention",
     "licence",
 ]
+SKIPPED_FIELDS = ["name", "source", "source_slice", "reason"]
 
 
 @dataclasses.dataclass
@@ -57,12 +61,20 @@ class BatchInput:
     slice_index: int | None
     ct: CTSlice
     label_map: np.ndarray
+    #: why the derived lung is implausible (the input is skipped), or None
+    lung_problem: str | None = None
+
+
+def _derived_label_map(ct: CTSlice, lesions: np.ndarray) -> tuple[np.ndarray, str | None]:
+    from gan.lung import derive_lung_mask, lung_problem
+
+    lung = derive_lung_mask(ct, lesion_mask=lesions)
+    return label_map_from_lesions(lesions, lung), lung_problem(ct, lung, lesions)
 
 
 def folder_inputs(folder: Path, ids: list[str] | None = None) -> Iterator[BatchInput]:
     """Slices of a folder in the medseg-ct100 layout, as label maps (lung derived)."""
     from gan.data import folder_ids
-    from gan.lung import derive_lung_mask
 
     for slice_id in ids or folder_ids(folder):
         ct = read_raster(folder / "images" / f"{slice_id}.png")
@@ -74,14 +86,12 @@ def folder_inputs(folder: Path, ids: list[str] | None = None) -> Iterator[BatchI
             f"{folder.name}/images/{slice_id}.png",
             None,
             ct,
-            label_map_from_lesions(lesions, derive_lung_mask(ct, lesion_mask=lesions)),
+            *_derived_label_map(ct, lesions),
         )
 
 
 def nifti_inputs(pairs: list[tuple[Path, Path]]) -> Iterator[BatchInput]:
     """Slices with lesions of paired CT (HU) and lesion-label NIfTI volumes."""
-    from gan.lung import derive_lung_mask
-
     for image_path, label_path in pairs:
         volume, spacing, affine = read_nifti_volume(image_path)
         lesions, _, _ = read_nifti_volume(label_path)
@@ -105,11 +115,7 @@ def nifti_inputs(pairs: list[tuple[Path, Path]]) -> Iterator[BatchInput]:
                 affine=affine,
             )
             yield BatchInput(
-                f"{stem}_{k:04d}",
-                image_path.name,
-                k,
-                ct,
-                label_map_from_lesions(lesion, derive_lung_mask(ct, lesion_mask=lesion)),
+                f"{stem}_{k:04d}", image_path.name, k, ct, *_derived_label_map(ct, lesion)
             )
 
 
@@ -165,9 +171,12 @@ def run_batch(
     feather_px: float = 0.0,
     cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] = lambda n: None,
+    note: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Write ``per_input`` synthetic samples per input; returns counts. ``layout`` is "flat"
-    (``images/``, ``labels/``) or "nnunet" (``imagesTr/NAME_0000.png``, ``labelsTr/NAME.png``)."""
+    (``images/``, ``labels/``) or "nnunet" (``imagesTr/NAME_0000.png``, ``labelsTr/NAME.png``).
+    An input with a ``lung_problem`` is skipped: ``note`` gets one line for it, and
+    ``skipped_inputs.csv`` lists it."""
     from gan.synthesizer import composite_into_nonlung
 
     if layout not in ("flat", "nnunet"):
@@ -180,10 +189,25 @@ def run_batch(
     rows = read_manifest(manifest)
     done = {row["name"] for row in rows}
     written = skipped = 0
+    implausible: list[dict] = []
     for index, item in enumerate(inputs):
+        if item.lung_problem is not None:
+            # synthesizing from it would fill the lung region with a grey patch, or the body
+            where = "" if item.slice_index is None else f" slice {item.slice_index}"
+            note(f"note: skipped {item.source}{where}: {item.lung_problem}")
+            implausible.append(
+                {
+                    "name": item.source_id,
+                    "source": item.source,
+                    "source_slice": "" if item.slice_index is None else item.slice_index,
+                    "reason": item.lung_problem,
+                }
+            )
+            progress(per_input)
+            continue
         for variant in range(per_input):
             if cancelled():
-                _finish(out, rows, layout)
+                _finish(out, rows, layout, implausible)
                 return {"written": written, "skipped": skipped, "cancelled": True}
             name = f"{item.source_id}_v{variant:02d}"
             if name in done:
@@ -201,13 +225,8 @@ def run_batch(
             write_png(
                 out / image_dir / image_name,
                 unit_to_uint8(composite),
-                text={
-                    "Synthetic": "yes (composite); not for diagnosis",
-                    "Software": SOFTWARE,
-                    "ModelSHA256": synthesizer.sha256,
-                    "Seed": str(sample_seed),
-                    "Licence": LICENCE,
-                },
+                # the same provenance text as an exported composite (one place builds it)
+                text=Provenance(synthesizer.sha256, sample_seed, "composite").png_text(),
             )
             write_png(
                 out / label_dir / f"{name}.png",
@@ -232,11 +251,20 @@ def run_batch(
             _write_manifest(manifest, rows)  # the row lands only after both files are complete
             written += 1
             progress(1)
-    _finish(out, rows, layout)
+    _finish(out, rows, layout, implausible)
     return {"written": written, "skipped": skipped, "cancelled": False}
 
 
-def _finish(out: Path, rows: list[dict], layout: str) -> None:
+def _finish(out: Path, rows: list[dict], layout: str, implausible: list[dict]) -> None:
+    skipped_path = out / "skipped_inputs.csv"
+    if implausible:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=SKIPPED_FIELDS)
+        writer.writeheader()
+        writer.writerows(implausible)
+        atomic_write_text(skipped_path, buffer.getvalue())
+    else:
+        skipped_path.unlink(missing_ok=True)  # a list from an earlier run over other inputs
     record = {
         "name": "CT Lesion Studio synthetic slices",
         "description": "Synthetic CT slices (synthetic lung composited into the real non-lung area); not for diagnosis",

@@ -3,7 +3,12 @@
 Steps, on the slice windowed to [-1, 1] (lung window for HU, as-is for 8-bit):
 
 1. median filter, Otsu threshold: air and lung are dark, soft tissue and bone bright;
-2. drop dark regions that touch the image border (the air around the body, the table);
+2. drop dark regions that touch the image border (the air around the body, the table gap), except
+   lungs cut by the border: a dark region is kept where it meets the border only on sides that the
+   body reaches too (the body fills the frame there) and it is lung-shaped, a solid, thick blob.
+   The shape test is needed because many slices have a bright frame (a white background outside
+   the scanner's field of view, the table) joined to the body, and the air crescents between the
+   body's outline and that frame meet only "reached" sides as well; they are thin or curved;
 3. keep sizeable dark components (drops the trachea, small bowel-gas pockets and noise);
 4. fill holes (vessels, nodules and lesions surrounded by lung);
 5. pleura-side hull: dense consolidation against the chest wall is as bright as soft tissue and is
@@ -11,6 +16,9 @@ Steps, on the slice windowed to [-1, 1] (lung window for HU, as-is for 8-bit):
    (the heart and mediastinum concavity) are left out unless they lie posteriorly (dependent,
    paravertebral consolidation);
 6. known lesion pixels, where given, are forced inside.
+
+:func:`lung_problem` says when a derived lung is not plausible (none found, or most of the body):
+callers show that line and let the user paint the lung instead of synthesizing from it.
 
 ``benchmarks/lung_coverage.py`` measures how much of the labelled GGO and consolidation falls inside
 the derived lung before step 6.
@@ -23,11 +31,24 @@ import numpy as np
 from gan.ctio import CTSlice
 
 #: Bumped whenever the derivation changes (training caches key on it).
-DERIVATION_VERSION = 2
+DERIVATION_VERSION = 3
 
 #: Dark components smaller than this fraction of the image, or of the largest one, are dropped.
 MIN_AREA_IMAGE_FRACTION = 0.002
 MIN_AREA_LARGEST_FRACTION = 0.05
+#: The body reaches a side of the image where it covers at least this fraction of that side.
+BODY_REACH_FRACTION = 0.05
+#: A dark region meeting the border only where the body reaches it is lung (not air between the
+#: body and a bright frame) when its filled area is at least this fraction of its convex hull ...
+BORDER_LUNG_SOLIDITY = 0.7
+#: ... and a circle of this radius (fraction of the image's shorter side) fits inside it. Measured
+#: on the shared slices: the air pieces reach 0.064 when solid (0.093 for a curved table gap);
+#: CT_small.dcm's cut lungs, 0.13 and 0.15.
+BORDER_LUNG_INSCRIBED_FRACTION = 0.1
+#: A lung covering more of the body than this (lungs included in the body) is not a lung: the
+#: threshold took the body's inside, or the slice is not a chest slice. (On the 80 shared slices
+#: the derived lung covers 4 to 56 % of the body; CT_small.dcm, 22 %.)
+MAX_BODY_FRACTION = 0.6
 #: Hull pieces whose centre lies this far (fraction of the lung's height) behind the lung's centre
 #: are kept even when medial: dependent consolidation along the spine.
 POSTERIOR_FRACTION = 0.2
@@ -49,10 +70,7 @@ def derive_lung_mask(
     lesion_mask : optional (H, W) array, nonzero on known lesion pixels; they are forced inside.
     pleural_hull : fill bites of dense tissue along the pleura (step 5 above).
     """
-    unit = image.to_model_range() if isinstance(image, CTSlice) else np.asarray(image, np.float32)
-    if unit.ndim != 2:
-        raise ValueError(f"expected a 2-D slice, got shape {unit.shape}")
-    lung = _dark_lung_regions(unit)
+    lung = _dark_lung_regions(_unit(image))
     if pleural_hull:
         lung = _add_pleural_hull(lung)
     if lesion_mask is not None:
@@ -63,18 +81,69 @@ def derive_lung_mask(
     return lung
 
 
-def _dark_lung_regions(unit: np.ndarray) -> np.ndarray:
+def lung_problem(
+    image: CTSlice | np.ndarray, lung: np.ndarray, lesion_mask: np.ndarray | None = None
+) -> str | None:
+    """Why ``lung`` (a derived or given lung region of ``image``) is implausible, in one line for
+    the user; None when it is plausible.
+
+    It is implausible when it holds no pixel besides the known lesions (``lesion_mask``, forced
+    inside by :func:`derive_lung_mask`) or covers more than ``MAX_BODY_FRACTION`` of the body."""
+    lung = np.asarray(lung, bool)
+    unit = _unit(image)
+    if lung.shape != unit.shape:
+        raise ValueError(f"lung mask shape {lung.shape} != slice shape {unit.shape}")
+    own = lung if lesion_mask is None else lung & ~(np.asarray(lesion_mask) > 0)
+    if not own.any():
+        return "no lung found"
+    fraction = lung.sum() / (_body(unit) | lung).sum()
+    if fraction > MAX_BODY_FRACTION:
+        return (
+            f"the lung would cover {100 * fraction:.0f} % of the body "
+            f"(more than {100 * MAX_BODY_FRACTION:.0f} %): not a plausible lung"
+        )
+    return None
+
+
+def _unit(image: CTSlice | np.ndarray) -> np.ndarray:
+    unit = image.to_model_range() if isinstance(image, CTSlice) else np.asarray(image, np.float32)
+    if unit.ndim != 2:
+        raise ValueError(f"expected a 2-D slice, got shape {unit.shape}")
+    return unit
+
+
+def _dark(unit: np.ndarray) -> np.ndarray | None:
+    """Step 1: the dark pixels (air and lung); None for a flat slice."""
     from scipy import ndimage as ndi
-    from skimage import filters, measure
+    from skimage import filters
 
     smooth = ndi.median_filter(unit, size=3)
     if float(smooth.max() - smooth.min()) < 1e-6:
-        return np.zeros(unit.shape, bool)
-    dark = smooth < filters.threshold_otsu(smooth)
+        return None
+    return smooth < filters.threshold_otsu(smooth)
 
+
+def _body(unit: np.ndarray) -> np.ndarray:
+    """Everything but the air outside the body (lungs, table and burned-in text included)."""
+    from scipy import ndimage as ndi
+    from skimage import measure
+
+    dark = _dark(unit)
+    if dark is None:
+        return np.ones(unit.shape, bool)
     labels = measure.label(dark, connectivity=1)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    dark &= ~np.isin(labels, border[border > 0])
+    return ndi.binary_fill_holes(~np.isin(labels, _outside_air_labels(labels, ~dark)))
+
+
+def _dark_lung_regions(unit: np.ndarray) -> np.ndarray:
+    from scipy import ndimage as ndi
+    from skimage import measure
+
+    dark = _dark(unit)
+    if dark is None:
+        return np.zeros(unit.shape, bool)
+    labels = measure.label(dark, connectivity=1)
+    dark &= ~np.isin(labels, _outside_air_labels(labels, ~dark))
 
     labels, n = ndi.label(dark)
     if n == 0:
@@ -83,6 +152,42 @@ def _dark_lung_regions(unit: np.ndarray) -> np.ndarray:
     min_area = max(MIN_AREA_IMAGE_FRACTION * dark.size, MIN_AREA_LARGEST_FRACTION * areas.max())
     keep = np.flatnonzero(areas >= min_area) + 1
     return ndi.binary_fill_holes(np.isin(labels, keep))
+
+
+def _sides(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    return mask[0], mask[-1], mask[:, 0], mask[:, -1]
+
+
+def _outside_air_labels(labels: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """Labels of the dark components that are air outside the body (step 2 of the module doc)."""
+    from scipy import ndimage as ndi
+
+    body_labels, n = ndi.label(bright)
+    body = body_labels == np.bincount(body_labels.ravel())[1:].argmax() + 1 if n else bright
+    air: set[int] = set()
+    cut_by_the_frame: set[int] = set()
+    for side, body_side in zip(_sides(labels), _sides(body), strict=True):
+        touching = set(np.unique(side[side > 0]).tolist())
+        if body_side.mean() >= BODY_REACH_FRACTION:
+            cut_by_the_frame |= touching
+        else:
+            air |= touching  # a side the body does not reach: this dark region is outside it
+    air |= {k for k in cut_by_the_frame - air if not _lung_shaped(labels == k)}
+    return np.array(sorted(air), labels.dtype)
+
+
+def _lung_shaped(component: np.ndarray) -> bool:
+    """A dark region cut by the border that is solid and thick, as a lung is; the air between the
+    body and a bright frame is a thin crescent or a curved band."""
+    from scipy import ndimage as ndi
+    from skimage import morphology
+
+    filled = ndi.binary_fill_holes(component)  # the vessels
+    if filled.sum() < BORDER_LUNG_SOLIDITY * morphology.convex_hull_image(filled).sum():
+        return False
+    # the border is an edge too: a circle must fit inside the image
+    radius = ndi.distance_transform_edt(np.pad(filled, 1))[1:-1, 1:-1].max()
+    return bool(radius >= BORDER_LUNG_INSCRIBED_FRACTION * min(component.shape))
 
 
 def _add_pleural_hull(lung: np.ndarray) -> np.ndarray:

@@ -71,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
         count = None
         inputs = nifti_inputs(pairs)
     total = count * args.per_input if count is not None else None
+    notes: list[str] = []
+
+    def note(line: str) -> None:
+        notes.append(line)
+        tqdm.write(line)  # above the progress bar, not through it
+
     with tqdm(total=total, unit="slice", disable=args.no_progress, desc="batch") as bar:
         result = run_batch(
             inputs,
@@ -81,9 +87,16 @@ def run(args: argparse.Namespace) -> int:
             args.layout,
             args.feather,
             progress=bar.update,
+            note=note,
         )
+    skipped = (
+        f"; {len(notes)} input slices skipped (implausible lung), listed in "
+        f"{Path(args.out) / 'skipped_inputs.csv'}"
+        if notes
+        else ""
+    )
     print(
         f"Wrote {result['written']} samples ({result['skipped']} already there) to {args.out}; "
-        f"manifest: {Path(args.out) / 'manifest.csv'}"
+        f"manifest: {Path(args.out) / 'manifest.csv'}{skipped}"
     )
     return 0

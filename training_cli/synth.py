@@ -85,6 +85,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"label map {label_map.shape} and image {ct.shape} differ in size")
     if args.mode == "label" and (args.mask or args.margin_mm is not None):
         raise ValueError("--mask and --margin-mm apply to --mode inpaint")
+    if args.mode == "label":
+        from gan.lung import lung_problem
+
+        # a whole-lung synthesis of no lung, or of the body, is a grey patch: say so instead
+        problem = lung_problem(ct, lung_region(label_map))
+        if problem:
+            raise ValueError(
+                f"{args.labels}: {problem}; paint the lung (label 1) or choose another slice"
+            )
     synthesizer = Synthesizer(
         args.checkpoint, device=None if args.device == "auto" else args.device, mode=args.mode
     )
