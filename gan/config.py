@@ -74,12 +74,20 @@ class GeneratorConfig:
             )
 
 
+DiscriminatorKind = Literal["patch", "oasis"]
+DISCRIMINATOR_KINDS = ("patch", "oasis")
+
+
 @dataclasses.dataclass(frozen=True)
 class DiscriminatorConfig:
     """Multi-resolution patch discriminator (paper Fig. 5): D1 at full, D2 at half resolution.
 
     Each is a PatchGAN with ``n_layers`` stride-2 convs (``n_layers=3``: 70x70 receptive field)
     fed ``patches_per_image`` random ``patch_size`` crops of (one-hot label map ⊕ image).
+
+    ``kind="oasis"`` (not the paper's; gan/models/oasis.py): a U-Net that sees the image alone and
+    labels every pixel "fake" or one of the label map's classes (OASIS, Schönfeld et al. 2021);
+    it uses ``ndf`` (widths ndf .. 8 ndf) and none of the patch fields.
     """
 
     ndf: int = 64
@@ -87,6 +95,13 @@ class DiscriminatorConfig:
     num_d: int = 2
     patch_size: int = 70
     patches_per_image: int = 8
+    kind: DiscriminatorKind = "patch"
+
+    def validate(self) -> None:
+        if self.kind not in DISCRIMINATOR_KINDS:
+            raise ValueError(
+                f"discriminator kind {self.kind!r} is not one of {DISCRIMINATOR_KINDS}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +135,16 @@ class ModelConfig:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"invalid model config: {exc}") from None
         config.generator.validate()
+        config.discriminator.validate()
         return config
 
     def replace_generator(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, generator=dataclasses.replace(self.generator, **changes))
+
+    def replace_discriminator(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(
+            self, discriminator=dataclasses.replace(self.discriminator, **changes)
+        )
 
 
 def _build(kind, data: dict[str, Any]):

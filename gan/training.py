@@ -9,6 +9,11 @@ mask ⊕ the mask, D judges the label map ⊕ the real image with G's output pas
 patches centred in the mask), and ``lambda_l1`` adds an L1 term inside the mask. In the label mode
 ``lambda_l1`` adds the L1 term over the lung (every non-background pixel of the label map): the part
 of the image the composite takes from G.
+
+With the OASIS discriminator (``DiscriminatorConfig.kind == "oasis"``) D sees the image alone and
+segments it: the adversarial terms are OASIS's per-pixel, class-balanced cross-entropies
+(gan.losses.oasis_*), where the synthetic image's "fake" pixels are G's (all of them, or the mask's
+in the inpaint mode); feature matching reads D's decoder features. See :func:`_oasis_train_step`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,14 @@ import torch
 from torch.nn import functional as F
 
 from gan.config import LossConfig
-from gan.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
-from gan.models import GlobalLocalGenerator, MultiResolutionPatchDiscriminator
+from gan.losses import (
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    oasis_discriminator_loss,
+    oasis_generator_loss,
+)
+from gan.models import GlobalLocalGenerator, MultiResolutionPatchDiscriminator, OasisDiscriminator
 from gan.models.generator import Stage, downsample_labels
 
 
@@ -50,9 +61,15 @@ def stage_mask(mask: torch.Tensor, stage: Stage) -> torch.Tensor:
     return F.max_pool2d(mask, 2) if stage == "global" else mask
 
 
+def is_oasis(discriminator: torch.nn.Module) -> bool:
+    """Whether this D (maybe inside DDP and/or torch.compile) is the OASIS discriminator."""
+    inner = getattr(discriminator, "module", discriminator)
+    return isinstance(getattr(inner, "_orig_mod", inner), OasisDiscriminator)
+
+
 def train_step(
     generator: GlobalLocalGenerator,
-    discriminator: MultiResolutionPatchDiscriminator,
+    discriminator: MultiResolutionPatchDiscriminator | OasisDiscriminator,
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
     labels: torch.Tensor,
@@ -79,6 +96,11 @@ def train_step(
     from gan.diffaugment import diff_augment
     from gan.inpaint import inpaint_condition, paste
 
+    if is_oasis(discriminator):
+        return _oasis_train_step(
+            generator, discriminator, opt_g, opt_d, labels, image, stage, loss_cfg, patch_seed,
+            autocast, mask, diffaugment,
+        )  # fmt: skip
     autocast = autocast or contextlib.nullcontext
     cond, real = stage_targets(labels, image, stage)
     plain_d = getattr(discriminator, "module", discriminator)  # DDP's inner module, if wrapped
@@ -138,6 +160,107 @@ def train_step(
                 real_out = judge(real)
             g_adv = generator_adversarial_loss(fake_out, loss_cfg.gan_loss)
             g_fm = feature_matching_loss(real_out, fake_out)
+            g_loss = g_adv + loss_cfg.lambda_fm * g_fm
+            g_l1 = torch.zeros((), device=g_loss.device)
+            if loss_cfg.lambda_l1 > 0:
+                # inpaint: the region G regenerates; label: the lung, which the composite keeps
+                weight = focus.float() if focus is not None else 1.0 - cond[:, :1].float()
+                g_l1 = ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(
+                    min=1.0
+                )
+                g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    finally:
+        for p in plain_d.parameters():
+            p.requires_grad_(True)
+    return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss, g_l1)))
+
+
+def _oasis_train_step(
+    generator: GlobalLocalGenerator,
+    discriminator: OasisDiscriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    labels: torch.Tensor,
+    image: torch.Tensor,
+    stage: Stage,
+    loss_cfg: LossConfig,
+    patch_seed: int,
+    autocast=None,
+    mask: torch.Tensor | None = None,
+    diffaugment: tuple[str, ...] = (),
+) -> StepLosses:
+    """:func:`train_step` with the OASIS discriminator (the same arguments, seeds and DDP rules).
+
+    D: real pixels -> their class, synthetic pixels -> "fake" inside G's region (everything in the
+    label mode, the mask in the inpaint mode, whose synthetic image is real outside it) and their
+    class outside it. G: its image's pixels -> their true class, + lambda_FM x feature matching on
+    D's decoder features (skipped at lambda_FM = 0) + the L1 term as in the patch path.
+    DiffAugment moves the label map (and the region, and a "scored" channel that the cut-out and
+    the translation's uncovered frame zero) with the image, so every target stays on its pixel.
+    """
+    import contextlib
+
+    from gan.diffaugment import diff_augment
+    from gan.inpaint import inpaint_condition, paste
+
+    autocast = autocast or contextlib.nullcontext
+    cond, real = stage_targets(labels, image, stage)
+    plain_d = getattr(discriminator, "module", discriminator)  # DDP's inner module, if wrapped
+    focus = None if mask is None else stage_mask(mask, stage)
+    g_input = labels if mask is None else inpaint_condition(labels, image, mask)
+    n_classes = cond.shape[1]
+
+    def augmented(c, img, region, seed):
+        """D's input and its label map (zero where not scored) and G's region, augmented alike."""
+        if not diffaugment:
+            return img, c, region
+        scored = torch.ones_like(c[:, :1])
+        parts = [c, scored] if region is None else [c, region.to(c.dtype), scored]
+        both, img = diff_augment(
+            torch.cat(parts, 1), img, diffaugment, torch.Generator().manual_seed(seed)
+        )
+        scored = both[:, -1:]
+        c = both[:, :n_classes] * scored
+        return img, c, None if region is None else both[:, n_classes : n_classes + 1] * scored
+
+    noise_seeds = [patch_seed * 4096 + i for i in range(labels.shape[0])]
+    b = labels.shape[0]
+    # Discriminator: one forward over real and synthetic together (DDP: one forward per backward)
+    with autocast():
+        raw = generator(g_input, stage=stage, noise_seeds=noise_seeds)
+        fake = raw if focus is None else paste(raw, real, focus)  # only the region is G's
+        region = torch.ones_like(real) if focus is None else focus.to(real.dtype)
+        d_image, d_labels, d_region = augmented(
+            torch.cat([cond, cond]),
+            torch.cat([real, fake.detach()]),
+            torch.cat([torch.zeros_like(region), region]),
+            patch_seed + 2,
+        )
+        logits = discriminator(d_image)[-1]
+        d_loss = oasis_discriminator_loss(
+            logits[:b], logits[b:], d_labels[:b], d_labels[b:], d_region[b:]
+        )
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    # Generator: every synthetic pixel read as its class, + lambda_FM * feature matching
+    for p in plain_d.parameters():
+        p.requires_grad_(False)
+    try:
+        with autocast():
+            # real and synthetic under one draw, so that feature matching compares like with like
+            g_image, g_labels, _ = augmented(cond, fake, None, patch_seed + 3)
+            fake_out = plain_d(g_image)
+            g_adv = oasis_generator_loss(fake_out[-1], g_labels)
+            g_fm = torch.zeros((), device=g_adv.device)
+            if loss_cfg.lambda_fm > 0:
+                with torch.no_grad():
+                    real_out = plain_d(augmented(cond, real, None, patch_seed + 3)[0])
+                g_fm = feature_matching_loss([real_out], [fake_out])
             g_loss = g_adv + loss_cfg.lambda_fm * g_fm
             g_l1 = torch.zeros((), device=g_loss.device)
             if loss_cfg.lambda_l1 > 0:

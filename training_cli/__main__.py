@@ -161,6 +161,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         choices=["on", "off"],
         help="override the preset's per-pixel noise inputs (a source of texture; off in the paper)",
     )
+    p.add_argument(
+        "--discriminator",
+        choices=["patch", "oasis"],
+        help="override the preset's discriminator: the multi-resolution 70x70 PatchGAN (the "
+        "paper's) or OASIS's per-pixel segmenter of the image (fake or one of the 4 classes)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="data-loader processes per GPU")
     p.add_argument(
@@ -226,6 +232,7 @@ def train_options_from_args(args: argparse.Namespace) -> TrainOptions:
         size=args.size,
         upsample=args.upsample,
         noise=None if args.noise is None else args.noise == "on",
+        discriminator=args.discriminator,
         seed=args.seed,
         workers=args.workers,
         device=args.device,

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 
 from gan.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
-from gan.config import LossConfig, ModelConfig, get_preset
+from gan.config import DISCRIMINATOR_KINDS, LossConfig, ModelConfig, get_preset
 from gan.ctio import unit_to_uint8, write_png
 from gan.data import AugmentedSlices, sample_seed
 from gan.fsutil import atomic_write_text
 from gan.labels import colorize, one_hot_torch
-from gan.models import GlobalLocalGenerator, MultiResolutionPatchDiscriminator
+from gan.models import GlobalLocalGenerator, build_discriminator
 from gan.models.generator import STAGES
 from gan.resample import resize_image
 from gan.synthesizer import autocast_context, cpu_has_native_bf16, resolve_device
@@ -89,6 +89,8 @@ class TrainOptions:
     upsample: str | None = None
     #: override the preset's noise inputs (None = the preset's)
     noise: bool | None = None
+    #: override the preset's discriminator ("patch" or "oasis"; None = the preset's)
+    discriminator: str | None = None
     seed: int = 0
     workers: int = 2
     device: str = "auto"
@@ -135,10 +137,18 @@ class TrainOptions:
             config = config.replace_generator(size=int(self.size))
         if self.upsample is not None:
             if self.upsample not in ("transposed", "resize"):
-                raise TrainingError(f"--upsample must be transposed or resize, not {self.upsample!r}")
+                raise TrainingError(
+                    f"--upsample must be transposed or resize, not {self.upsample!r}"
+                )
             config = config.replace_generator(upsample=self.upsample)
         if self.noise is not None:
             config = config.replace_generator(noise=bool(self.noise))
+        if self.discriminator is not None:
+            if self.discriminator not in DISCRIMINATOR_KINDS:
+                raise TrainingError(
+                    f"--discriminator must be patch or oasis, not {self.discriminator!r}"
+                )
+            config = config.replace_discriminator(kind=self.discriminator)
         try:
             config.generator.validate()
         except ValueError as exc:
@@ -292,9 +302,8 @@ class Trainer:
 
         torch.manual_seed(options.seed)  # identical initial weights on every rank
         self.generator = GlobalLocalGenerator(self.config.generator)
-        self.discriminator = MultiResolutionPatchDiscriminator(
-            self.config.discriminator, label_channels=4
-        )
+        # the patch D (label map + image) or, with --discriminator oasis, OASIS's segmenter
+        self.discriminator = build_discriminator(self.config.discriminator)
         if options.init_generator and resume is None:
             self._warm_start(options.init_generator)
         #: the moving average of G's weights (``--ema``), or None
