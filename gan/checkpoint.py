@@ -14,9 +14,12 @@ Every failure raises :class:`CheckpointError` with a one-line message.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +58,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in first:
+            # torch's own text: several lines of advice to load it unsafely, in terminal colours
+            first = "it holds Python objects besides weights, refused unread (they could run code)"
+        first = "".join(c for c in first if c.isprintable())
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or not a PyTorch file: {first[:160]})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a CT Lesion Studio checkpoint (foreign file)")
     payload = migrate(payload, path)
+    if "config" not in payload:
+        raise CheckpointError(f"{path}: checkpoint holds no model config")
     payload["config"] = _parse_config(payload["config"], path)
     return payload
 
@@ -78,16 +87,61 @@ def migrate(payload: dict, path: Path) -> dict:
     return payload
 
 
+#: Largest whole number a config field may hold, and a layer count: a damaged or hostile file
+#: must not make the loader build a network of millions of layers (a hang) before its weights are
+#: compared (widths cost nothing: that comparison runs on the meta device).
+MAX_CONFIG_INT = 4096
+MAX_CONFIG_COUNT = 64
+COUNT_FIELDS = {"n_downsample", "n_blocks", "n_blocks_local", "n_layers", "num_d"}
+
+
 def _parse_config(text: str, path: Path) -> ModelConfig:
     try:
-        return ModelConfig.from_dict(json.loads(text))
-    except (json.JSONDecodeError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: bad model config ({exc})") from None
+        config = ModelConfig.from_dict(json.loads(text))
+    except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: bad model config ({_one_line(exc)})") from None
+    for part in (config.generator, config.discriminator, config.loss):
+        for field in dataclasses.fields(part):
+            value, default = getattr(part, field.name), field.default
+            # JSON gives any type to any field; the networks need each as its default's type
+            if default is None or default is dataclasses.MISSING:
+                continue  # no type to hold it to
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                top = MAX_CONFIG_COUNT if field.name in COUNT_FIELDS else MAX_CONFIG_INT
+                ok = type(value) is int and 0 <= value <= top
+            elif isinstance(default, float):
+                ok = type(value) in (int, float) and math.isfinite(value)
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                raise CheckpointError(
+                    f"{path}: bad model config ({type(part).__name__}.{field.name} = "
+                    f"{str(value)[:40]!s})"
+                )
+    return config
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return (text[: limit - 3] + "...") if len(text) > limit else (text or type(exc).__name__)
 
 
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """``load_state_dict(strict=True)`` with a readable one-line report of what does not match."""
     expected = module.state_dict()
+    check_state(expected, state, what)
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def check_state(expected: dict[str, torch.Tensor], state: Any, what: str) -> None:
+    """CheckpointError unless ``state`` holds finite tensors of ``expected``'s names and shapes
+    (``expected`` may live on the meta device: only names and shapes are read from it)."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{what} weights are not a table of named tensors (damaged file)")
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     mismatched = [
@@ -104,7 +158,12 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], w
         problems.append(f"{len(mismatched)} of other shape (e.g. {mismatched[0]})")
     if problems:
         raise CheckpointError(f"{what} weights do not match the network: " + "; ".join(problems))
-    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"{what} weights hold NaN or infinite values ({len(bad)} tensors, e.g. {bad[0]}; "
+            "damaged file)"
+        )
 
 
 def expand_input_channels(
@@ -201,11 +260,14 @@ def load_exported_generator(path: str | os.PathLike) -> tuple[ModelConfig, dict[
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
-            f"{path}: not a readable safetensors file (truncated? {exc})"
+            f"{path}: not a readable safetensors file (truncated? {_one_line(exc)})"
         ) from None
     if metadata.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{path}: not a CT Lesion Studio generator export (foreign file)")
-    if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
+    version = str(metadata.get("format_version", "0"))
+    if not version.isdigit():
+        raise CheckpointError(f"{path}: export has no format version (got {version[:20]!r})")
+    if int(version) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: export format is newer than this program reads; update it")
     return _parse_config(metadata.get("config", "{}"), path), tensors
 
@@ -257,17 +319,32 @@ def _cached_sha256(path: Path) -> str:
 
 def trained_stages(path: str | os.PathLike) -> list[str]:
     """Stages a checkpoint or export went through (empty where it does not say)."""
+    from gan.models.generator import STAGES
+
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(path), framework="pt") as fh:
-            return json.loads((fh.metadata() or {}).get("stages_trained", "[]"))
-    payload = load_checkpoint(path)
-    stages = list(payload.get("stages_trained", []))
-    current = stage_in_progress(payload)
-    if current and current not in stages:
-        stages.append(current)  # stopped part-way through a stage: its weights are that stage's
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                stages = json.loads((fh.metadata() or {}).get("stages_trained", "[]"))
+        except (SafetensorError, OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise CheckpointError(
+                f"{path}: not a readable safetensors file (truncated? {_one_line(exc)})"
+            ) from None
+    else:
+        payload = load_checkpoint(path)
+        stages = payload.get("stages_trained", [])
+        if isinstance(stages, list | tuple):
+            stages = list(stages)
+            current = stage_in_progress(payload)
+            if current and current not in stages:
+                # stopped part-way through a stage: its weights are that stage's
+                stages.append(current)
+    if not isinstance(stages, list) or not all(isinstance(s, str) and s in STAGES for s in stages):
+        raise CheckpointError(
+            f"{path}: stages_trained {str(stages)[:60]} is not a list of {', '.join(STAGES)}"
+        )
     return stages
 
 
@@ -276,15 +353,16 @@ def stage_in_progress(payload: dict) -> str | None:
     from gan.models.generator import STAGES
 
     progress = payload.get("progress") or {}
-    if not (progress.get("epoch") or progress.get("step")):
+    if not isinstance(progress, dict) or not (progress.get("epoch") or progress.get("step")):
         return None
     try:
         options = json.loads(payload.get("options") or "{}")
-    except (TypeError, json.JSONDecodeError):
+        order = list(STAGES) if options.get("stage", "all") == "all" else [options.get("stage")]
+        index = int(progress.get("stage_index", len(order)))
+    except (TypeError, ValueError, AttributeError):  # a damaged or foreign file: it does not say
         return None
-    order = list(STAGES) if options.get("stage", "all") == "all" else [options.get("stage")]
-    index = int(progress.get("stage_index", len(order)))
-    return order[index] if 0 <= index < len(order) else None
+    stage = order[index] if 0 <= index < len(order) else None
+    return stage if stage in STAGES else None
 
 
 def inference_stage(stages: list[str]) -> str:
@@ -307,7 +385,18 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
         config = payload["config"]
         if "generator" not in payload:
             raise CheckpointError(f"{path}: checkpoint holds no generator weights")
-        state = payload.get("generator_ema") or payload["generator"]
+        ema = payload.get("generator_ema")
+        state = payload["generator"] if ema is None or (isinstance(ema, dict) and not ema) else ema
+    # names and shapes first, on the meta device (no memory): a config that claims a huge network
+    # fails here, against the file's weights, instead of allocating it
+    try:
+        with torch.device("meta"):
+            skeleton = GlobalLocalGenerator(config.generator)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: its model config describes no buildable network ({_one_line(exc)})"
+        ) from None
+    check_state(skeleton.state_dict(), state, f"{path.name}: generator")
     generator = GlobalLocalGenerator(config.generator)
     load_state_strict(generator, state, f"{path.name}: generator")
     return generator.to(map_location), config

@@ -35,6 +35,50 @@ class ConversionWarning(UserWarning):
     """Something in the input was converted on reading (the message says what)."""
 
 
+def _clean(text: object, limit: int = 200) -> str:
+    """``text`` on one printable line of at most ``limit`` characters (a damaged file's values and
+    libraries' messages may hold line breaks, control bytes or pages of text)."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` as ``Type: message`` on one line."""
+    text = _clean(exc, limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _checked_pixels(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """``pixels`` as float32, or CTReadError where there are none or some are not finite."""
+    if pixels.size == 0:
+        raise CTReadError(f"{path}: the image has no pixels (shape {pixels.shape})")
+    if pixels.dtype.kind == "c":
+        raise CTReadError(f"{path}: complex pixel values are not supported")
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
+        values = np.asarray(pixels, np.float32)
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise CTReadError(f"{path}: {bad} pixel values are not finite numbers (NaN or infinite)")
+    return values
+
+
+def _imdecode(path: Path, what: str) -> np.ndarray:
+    """A raster file's pixels as stored (cv2 IMREAD_UNCHANGED); CTReadError where unreadable."""
+    import cv2
+
+    try:
+        data = np.fromfile(path, np.uint8)
+        # a damaged header can claim a size OpenCV refuses (cv2.error), not just fail (None)
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except OSError as exc:
+        raise CTReadError(f"{path}: cannot read the file ({_one_line(exc)})") from None
+    except cv2.error:
+        image = None
+    if image is None:
+        raise CTReadError(f"{path}: not a readable {what} (empty, truncated or unknown format)")
+    return image
+
+
 @dataclasses.dataclass(frozen=True)
 class Window:
     """A display window by level (centre) and width, in the slice's own units."""
@@ -186,14 +230,8 @@ def read_slice(path: str | os.PathLike, index: int | None = None) -> CTSlice:
 
 def read_raster(path: str | os.PathLike) -> CTSlice:
     """PNG/JPG: 8-bit gray = already windowed; RGB -> gray with a warning; 16-bit kept raw."""
-    import cv2
-
     path = Path(path)
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise CTReadError(f"{path}: not a readable image file (empty, truncated or unknown format)")
-    image = _to_gray(image, path)
+    image = _to_gray(_imdecode(path, "image file"), path)
     if image.dtype == np.uint8:
         kind: ValueKind = "uint8"
     elif image.dtype == np.uint16:
@@ -205,7 +243,7 @@ def read_raster(path: str | os.PathLike) -> CTSlice:
         kind = "raw"
     else:
         raise CTReadError(f"{path}: unsupported pixel type {image.dtype}")
-    return CTSlice(image.astype(np.float32), kind, spacing=None, source=path)
+    return CTSlice(_checked_pixels(image, path), kind, spacing=None, source=path)
 
 
 def _to_gray(image: np.ndarray, path: Path) -> np.ndarray:
@@ -231,20 +269,33 @@ def _to_gray(image: np.ndarray, path: Path) -> np.ndarray:
 def read_label_image(path: str | os.PathLike, index: int | None = None) -> np.ndarray:
     """A label/mask image as an integer array, exactly as stored: a PNG, or slice ``index`` of a
     NIfTI volume (display-oriented like :func:`read_nifti_slice`; default the middle slice)."""
-    import cv2
-
     path = Path(path)
     if file_kind(path) == "nifti":
-        return read_nifti_slice(path, index).pixels.astype(np.int64)
-    data = np.fromfile(path, np.uint8) if path.exists() else np.zeros(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise CTReadError(f"{path}: not a readable label image")
+        return _integer_labels(read_nifti_slice(path, index).pixels, path)
+    if not path.is_file():
+        raise CTReadError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+    image = _imdecode(path, "label image")
     if image.ndim == 3:
-        if not all(np.array_equal(image[..., 0], image[..., c]) for c in range(1, 3)):
+        colour = image[..., : min(3, image.shape[2])]  # a 4th channel is alpha, a 2nd of 2 too
+        if image.shape[2] >= 3 and not all(
+            np.array_equal(colour[..., 0], colour[..., c]) for c in range(1, 3)
+        ):
             raise CTReadError(f"{path}: a label image must be single-channel, got a colour image")
-        image = image[..., 0]
-    return image
+        image = np.ascontiguousarray(image[..., 0])
+    if image.size == 0:
+        raise CTReadError(f"{path}: the label image has no pixels (shape {image.shape})")
+    return _integer_labels(image, path) if image.dtype.kind == "f" else image
+
+
+def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
+    """Float label values as int64 where they are whole numbers; CTReadError where not (a cast
+    would truncate 0.5 to 0 and turn NaN into garbage)."""
+    values = np.asarray(values)
+    if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+        raise CTReadError(f"{path}: label values must be whole numbers, the file holds fractions")
+    if np.abs(values).max() >= 2**31:
+        raise CTReadError(f"{path}: label values out of range (|value| >= 2**31)")
+    return values.astype(np.int64)
 
 
 def list_dicom_series(folder: str | os.PathLike) -> list[Path]:
@@ -254,16 +305,18 @@ def list_dicom_series(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     entries = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        # pydicom parses values lazily, so a damaged header fails on access as well as on reading
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
+            if "Rows" not in ds:
+                continue
+            position = getattr(ds, "ImagePositionPatient", None)
+            z = float(position[2]) if position is not None and len(position) == 3 else None
+            number = int(getattr(ds, "InstanceNumber", 0) or 0)
         except Exception:  # noqa: BLE001 - anything unreadable is simply not part of the series
             continue
-        if "Rows" not in ds:
-            continue
-        position = getattr(ds, "ImagePositionPatient", None)
-        z = float(position[2]) if position is not None and len(position) == 3 else None
-        number = int(getattr(ds, "InstanceNumber", 0) or 0)
-        entries.append((z if z is not None else float(number), number, path))
+        z = z if z is not None and np.isfinite(z) else float(number)
+        entries.append((z, number, path))
     if not entries:
         raise CTReadError(f"{folder}: no DICOM images in this folder")
     entries.sort(key=lambda e: (e[0], e[1]))
@@ -298,7 +351,6 @@ def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
     """One DICOM image (one frame of a multi-frame file), rescaled to HU for CT."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import pixel_array
 
     path = Path(path)
     try:
@@ -306,15 +358,28 @@ def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
     except InvalidDicomError:
         raise CTReadError(f"{path}: not a DICOM file") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input
-        raise CTReadError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
+        raise CTReadError(f"{path}: unreadable DICOM ({_one_line(exc)})") from None
+    try:
+        return _dicom_slice(ds, path, frame)
+    except CTReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom parses values lazily, so a damaged header
+        # fails here, on first access, in any way (ValueError, NotImplementedError, KeyError, ...)
+        raise CTReadError(f"{path}: damaged DICOM header ({_one_line(exc)})") from None
+
+
+def _dicom_slice(ds, path: Path, frame: int | None) -> CTSlice:
+    from pydicom.pixels import pixel_array
+
     if "PixelData" not in ds:
         sop = getattr(ds, "SOPClassUID", None)
-        what = sop.name if sop is not None else "unknown SOP class"
+        what = _clean(getattr(sop, "name", None) or "unknown SOP class", 80)
         raise CTReadError(f"{path}: DICOM file holds no image ({what})")
     samples = int(getattr(ds, "SamplesPerPixel", 1))
     if samples != 1:
         raise CTReadError(
-            f"{path}: colour DICOM ({ds.get('PhotometricInterpretation', '?')}); a grayscale CT is needed"
+            f"{path}: colour DICOM ({_clean(ds.get('PhotometricInterpretation', '?'), 40)}); "
+            "a grayscale CT is needed"
         )
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     index = 0 if frame is None else int(frame)
@@ -323,7 +388,7 @@ def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
     try:
         raw = pixel_array(ds, index=index) if n_frames > 1 else ds.pixel_array
     except Exception as exc:  # noqa: BLE001
-        raise CTReadError(f"{path}: pixel data cannot be decoded ({exc})") from None
+        raise CTReadError(f"{path}: pixel data cannot be decoded ({_one_line(exc)})") from None
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise CTReadError(f"{path}: unexpected pixel array shape {raw.shape}")
@@ -336,27 +401,29 @@ def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
         else:
             values = -values - 1
         warnings.warn(
-            f"{path.name}: MONOCHROME1 inverted for display", ConversionWarning, stacklevel=2
+            f"{path.name}: MONOCHROME1 inverted for display", ConversionWarning, stacklevel=3
         )
 
     slope, intercept = _rescale(ds, index)
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        raise CTReadError(f"{path}: rescale slope {slope} / intercept {intercept} not finite")
     values = values * slope + intercept
     modality = str(ds.get("Modality", ""))
     rescale_type = str(ds.get("RescaleType", "") or "")
     kind: ValueKind = "hu" if modality == "CT" or rescale_type.upper() == "HU" else "raw"
     if kind == "raw":
         warnings.warn(
-            f"{path.name}: modality {modality or 'unknown'} is not CT; values kept raw (no HU)",
+            f"{path.name}: modality {_clean(modality, 40) or 'unknown'} is not CT; values kept raw (no HU)",
             ConversionWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
-    spacing = _dicom_spacing(ds, index)
+    spacing = _valid_spacing(_dicom_spacing(ds, index), path)
     header = ds.copy()
     if "PixelData" in header:
         del header.PixelData
     return CTSlice(
-        values.astype(np.float32),
+        _checked_pixels(values, path),
         kind,
         spacing=spacing,
         source=path,
@@ -385,6 +452,18 @@ def _dicom_spacing(ds, frame: int) -> tuple[float, float] | None:
     return float(spacing[0]), float(spacing[1])
 
 
+def _valid_spacing(spacing, path: Path) -> tuple[float, float] | None:
+    """``spacing`` where both are positive finite mm; else None (unknown), with a warning."""
+    if spacing is None or all(np.isfinite(v) and v > 0 for v in spacing):
+        return spacing
+    warnings.warn(
+        f"{path.name}: pixel spacing {spacing} is not a positive size; spacing taken as unknown",
+        ConversionWarning,
+        stacklevel=4,
+    )
+    return None
+
+
 def _display_volume(path: Path):
     """Load a NIfTI volume reoriented for radiological axial display.
 
@@ -398,14 +477,22 @@ def _display_volume(path: Path):
         canonical = nib.as_closest_canonical(image)  # RAS+: x to the right, y anterior, z up
         data = np.asanyarray(canonical.dataobj)
     except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on corrupt input
-        raise CTReadError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+        raise CTReadError(f"{path}: unreadable NIfTI ({_one_line(exc)})") from None
+    if data.dtype.kind not in "biuf":
+        raise CTReadError(f"{path}: voxel type {data.dtype} is not supported (need real numbers)")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim == 2:
         data = data[..., None]
     if data.ndim != 3:
         raise CTReadError(f"{path}: expected a 2-D or 3-D volume, got shape {data.shape}")
-    zooms = canonical.header.get_zooms()[:3]
+    if data.size == 0:
+        raise CTReadError(f"{path}: the volume has no voxels (shape {data.shape})")
+    zooms = tuple(float(z) for z in canonical.header.get_zooms()[:3])
+    if len(zooms) < 2 or not all(np.isfinite(z) and z > 0 for z in zooms):
+        raise CTReadError(f"{path}: voxel size {zooms} in the header is not a positive size")
+    if not np.all(np.isfinite(canonical.affine)):
+        raise CTReadError(f"{path}: the header's affine holds non-finite numbers")
     # (x, y, z) -> (row = y descending [anterior first], col = x descending [patient right first], z)
     volume = np.transpose(data, (1, 0, 2))[::-1, ::-1, :]
     nx, ny = data.shape[0], data.shape[1]
@@ -414,7 +501,7 @@ def _display_volume(path: Path):
         [[0, -1, 0, nx - 1], [-1, 0, 0, ny - 1], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64
     )
     affine = canonical.affine @ to_canonical
-    return volume, (float(zooms[1]), float(zooms[0])), affine
+    return volume, (zooms[1], zooms[0]), affine
 
 
 def nifti_num_slices(path: str | os.PathLike) -> int:
@@ -422,11 +509,15 @@ def nifti_num_slices(path: str | os.PathLike) -> int:
 
     try:
         image = nib.load(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise CTReadError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
-    ornt = nib.orientations.io_orientation(image.affine)
-    axis = int(np.where(ornt[:, 0] == 2)[0][0]) if image.ndim >= 3 else 0
-    return int(image.shape[axis]) if image.ndim >= 3 else 1
+        if image.ndim < 3:
+            return 1
+        ornt = nib.orientations.io_orientation(image.affine)
+        axes = np.where(ornt[:, 0] == 2)[0]
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on corrupt input
+        raise CTReadError(f"{path}: unreadable NIfTI ({_one_line(exc)})") from None
+    if axes.size == 0:  # a singular affine: no voxel axis runs foot to head
+        raise CTReadError(f"{path}: the header's affine has no axial (foot-to-head) axis")
+    return int(image.shape[int(axes[0])])
 
 
 def read_nifti_slice(path: str | os.PathLike, index: int | None = None) -> CTSlice:
@@ -437,7 +528,7 @@ def read_nifti_slice(path: str | os.PathLike, index: int | None = None) -> CTSli
     i = depth // 2 if index is None else int(index)
     if not 0 <= i < depth:
         raise CTReadError(f"{path}: slice {i} out of range (volume has {depth} slices)")
-    pixels = np.ascontiguousarray(volume[:, :, i]).astype(np.float32)
+    pixels = _checked_pixels(np.ascontiguousarray(volume[:, :, i]), path)
     # NIfTI CT volumes store HU (scl_slope/inter applied by nibabel); an 8-bit volume is display data.
     kind: ValueKind = "uint8" if volume.dtype == np.uint8 else "hu"
     return CTSlice(

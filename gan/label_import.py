@@ -127,8 +127,35 @@ def read_dicom_seg(path: Path) -> np.ndarray:
             pass
         what = f"a {kind} file" if kind else "unreadable"
         raise LabelFormatError(
-            f"{path.name}: not a DICOM Segmentation ({what}: {str(exc)[:100]})"
+            f"{path.name}: not a DICOM Segmentation ({what}: {_one_line(exc)})"
         ) from None
+    try:
+        return _seg_label_map(seg, path)
+    except LabelFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom parses values lazily, so a damaged file
+        # fails here, on first access, in any way (AttributeError, NotImplementedError, ...)
+        raise LabelFormatError(
+            f"{path.name}: damaged DICOM Segmentation ({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+def _one_line(exc: BaseException, limit: int = 100) -> str:
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())
+    return (text[: limit - 3] + "...") if len(text) > limit else text
+
+
+def _frame_segment(seg, frame: int) -> int:
+    """The segment number of ``frame``: from its per-frame functional group, else the shared one
+    (where a single-segment SEG keeps it, as highdicom writes it)."""
+    per_frame = seg.get("PerFrameFunctionalGroupsSequence") or []
+    item = per_frame[frame] if frame < len(per_frame) else None
+    if item is None or "SegmentIdentificationSequence" not in item:
+        item = seg.SharedFunctionalGroupsSequence[0]
+    return int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+
+
+def _seg_label_map(seg, path: Path) -> np.ndarray:
     rows, cols = int(seg.Rows), int(seg.Columns)
     out = np.zeros((rows, cols), np.uint8)
     mapped = {}
@@ -147,14 +174,15 @@ def read_dicom_seg(path: Path) -> np.ndarray:
             f"{path.name}: no segment is labelled lung, ground-glass or consolidation"
         )
     frames = seg.pixel_array if seg.pixel_array.ndim == 3 else seg.pixel_array[None]
+    if frames.shape[1:] != out.shape:
+        raise LabelFormatError(
+            f"{path.name}: frames of {frames.shape[1:]} do not match Rows x Columns {out.shape}"
+        )
     if frames.shape[0] != len(seg.SegmentSequence):
         raise LabelFormatError(
             f"{path.name}: only single-slice segmentations (one frame per segment) are supported"
         )
-    numbers = [
-        int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        for item in seg.PerFrameFunctionalGroupsSequence
-    ]
+    numbers = [_frame_segment(seg, i) for i in range(frames.shape[0])]
     for value in (LUNG, GGO, CONSOLIDATION):
         for frame, number in zip(frames, numbers, strict=True):
             if mapped.get(number) == value:
