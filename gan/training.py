@@ -67,6 +67,15 @@ def is_oasis(discriminator: torch.nn.Module) -> bool:
     return isinstance(getattr(inner, "_orig_mod", inner), OasisDiscriminator)
 
 
+def composite_l1(
+    raw: torch.Tensor, real: torch.Tensor, focus: torch.Tensor | None, cond: torch.Tensor
+) -> torch.Tensor:
+    """Mean |G - real| over the pixels the composite takes from G: the region in the inpaint mode
+    (``focus``), the lung (every non-background pixel of ``cond``) in the label mode."""
+    weight = focus.float() if focus is not None else 1.0 - cond[:, :1].float()
+    return ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(min=1.0)
+
+
 def train_step(
     generator: GlobalLocalGenerator,
     discriminator: MultiResolutionPatchDiscriminator | OasisDiscriminator,
@@ -163,11 +172,7 @@ def train_step(
             g_loss = g_adv + loss_cfg.lambda_fm * g_fm
             g_l1 = torch.zeros((), device=g_loss.device)
             if loss_cfg.lambda_l1 > 0:
-                # inpaint: the region G regenerates; label: the lung, which the composite keeps
-                weight = focus.float() if focus is not None else 1.0 - cond[:, :1].float()
-                g_l1 = ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(
-                    min=1.0
-                )
+                g_l1 = composite_l1(raw, real, focus, cond)
                 g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -264,11 +269,7 @@ def _oasis_train_step(
             g_loss = g_adv + loss_cfg.lambda_fm * g_fm
             g_l1 = torch.zeros((), device=g_loss.device)
             if loss_cfg.lambda_l1 > 0:
-                # inpaint: the region G regenerates; label: the lung, which the composite keeps
-                weight = focus.float() if focus is not None else 1.0 - cond[:, :1].float()
-                g_l1 = ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(
-                    min=1.0
-                )
+                g_l1 = composite_l1(raw, real, focus, cond)
                 g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
