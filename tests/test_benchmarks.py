@@ -81,3 +81,57 @@ def test_realism_benchmark_writes_a_row_per_method_with_its_controls(tmp_path, c
     assert with_controls == ["label model, whole lung", "inpainting model, in the masks"]
     out = capsys.readouterr().out
     assert "control: real vs real" in out and "OUT OF RANGE" in out  # n/a controls never count
+
+
+def test_the_ablation_arms_change_one_thing_each_at_equal_budget(tmp_path):
+    """Each single-change arm of benchmarks/ablation.py trains the lite network with exactly one
+    option different from the `lite` arm (the `ema` arm shares its run), `all` combines them, and
+    every arm gets the same samples, batch, seed, schedule and EMA, on the training carve-out only."""
+    import argparse
+    import dataclasses
+
+    from benchmarks import ablation
+    from training_cli.__main__ import build_parser, train_options_from_args
+
+    args = argparse.Namespace(
+        samples=40, data=tmp_path, train_ids=ablation.SPLITS / "train.txt", runs=tmp_path
+    )
+
+    def options(arm):
+        cmd = ablation.train_command(arm, args)
+        return train_options_from_args(build_parser().parse_args(cmd[cmd.index("train") :]))
+
+    def differences(a, b):
+        skip = {"out"}
+        return {
+            f.name
+            for f in dataclasses.fields(a)
+            if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)
+        }
+
+    base = options("lite")
+    assert (base.stage, base.samples_per_epoch, base.ema) == ("global", 40, 0.999)
+    assert str(base.ids).endswith("ablation/train.txt")
+    changed = {}
+    for arm in ablation.ARMS:
+        if arm in ("lite", "all"):
+            continue
+        diff = differences(options(arm), base)
+        if arm in ablation.SAME_RUN:
+            assert diff == set() and ablation.run_dir(tmp_path, arm) == tmp_path / "lite"
+        else:
+            assert len(diff) == 1, (arm, diff)
+            changed[arm] = diff
+    combined = options("all")
+    config = combined.model_config().generator
+    assert (config.upsample, config.noise) == ("resize", True)
+    assert combined.diffaugment == options("diffaugment").diffaugment
+    assert combined.lambda_fm == options("fm2").lambda_fm
+    val = set(read_ids(ablation.SPLITS / "val.txt"))
+    assert val and not val & set(read_ids(ablation.SPLITS / "train.txt"))
+
+
+def read_ids(path):
+    from gan.data import read_split_file
+
+    return read_split_file(path)
