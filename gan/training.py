@@ -76,6 +76,17 @@ def composite_l1(
     return ((raw.float() - real.float()).abs() * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg: LossConfig):
+    """(G's total loss, its L1 term): adversarial + lambda_FM x feature matching (eq. 3), plus
+    lambda_L1 x :func:`composite_l1` when that weight is positive."""
+    g_loss = g_adv + loss_cfg.lambda_fm * g_fm
+    g_l1 = torch.zeros((), device=g_loss.device)
+    if loss_cfg.lambda_l1 > 0:
+        g_l1 = composite_l1(raw, real, focus, cond)
+        g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
+    return g_loss, g_l1
+
+
 def train_step(
     generator: GlobalLocalGenerator,
     discriminator: MultiResolutionPatchDiscriminator | OasisDiscriminator,
@@ -169,11 +180,7 @@ def train_step(
                 real_out = judge(real)
             g_adv = generator_adversarial_loss(fake_out, loss_cfg.gan_loss)
             g_fm = feature_matching_loss(real_out, fake_out)
-            g_loss = g_adv + loss_cfg.lambda_fm * g_fm
-            g_l1 = torch.zeros((), device=g_loss.device)
-            if loss_cfg.lambda_l1 > 0:
-                g_l1 = composite_l1(raw, real, focus, cond)
-                g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
+            g_loss, g_l1 = generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -266,11 +273,7 @@ def _oasis_train_step(
                 with torch.no_grad():
                     real_out = plain_d(augmented(cond, real, None, patch_seed + 3)[0])
                 g_fm = feature_matching_loss([real_out], [fake_out])
-            g_loss = g_adv + loss_cfg.lambda_fm * g_fm
-            g_l1 = torch.zeros((), device=g_loss.device)
-            if loss_cfg.lambda_l1 > 0:
-                g_l1 = composite_l1(raw, real, focus, cond)
-                g_loss = g_loss + loss_cfg.lambda_l1 * g_l1
+            g_loss, g_l1 = generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
