@@ -18,6 +18,7 @@ import numpy as np
 from gan.ctio import encode_png
 from gan.fsutil import atomic_write_text
 from gan.labels import LABEL_MAP_CONVENTION, validate_label_map
+from gan.messages import error_line
 
 FORMAT = "ct-lesion-studio-project"
 VERSION = 1
@@ -65,7 +66,9 @@ class Project:
         # ValueError: JSONDecodeError, UnicodeDecodeError, an integer of too many digits;
         # RecursionError: thousands of nested brackets
         except (OSError, ValueError, RecursionError) as exc:
-            raise ProjectError(f"{path}: not a readable project file ({_one_line(exc)})") from None
+            raise ProjectError(
+                f"{path}: not a readable project file ({error_line(exc, 160)})"
+            ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ProjectError(f"{path}: not a CT Lesion Studio project")
         version = data.get("version", 0)
@@ -86,7 +89,7 @@ class Project:
             labels = decode("labels_png")
             baseline = decode("baseline_png") if data.get("baseline_png") else None
         except (KeyError, ValueError, TypeError, cv2.error) as exc:
-            raise ProjectError(f"{path}: damaged label data ({_one_line(exc)})") from None
+            raise ProjectError(f"{path}: damaged label data ({error_line(exc, 160)})") from None
         if baseline is not None and baseline.shape != labels.shape:
             raise ProjectError(
                 f"{path}: baseline labels {baseline.shape} differ from {labels.shape}"
@@ -135,11 +138,6 @@ def _number(value) -> bool:
 
 def _positive(value) -> bool:
     return _number(value) and value > 0
-
-
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return (text[: limit - 3] + "...") if len(text) > limit else (text or type(exc).__name__)
 
 
 def _png_text(labels: np.ndarray) -> str:

@@ -27,6 +27,7 @@ import torch
 
 from gan.config import ModelConfig
 from gan.fsutil import atomic_path, atomic_write_text
+from gan.messages import error_line
 
 FORMAT = "ct-lesion-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -99,7 +100,7 @@ def _parse_config(text: str, path: Path) -> ModelConfig:
     try:
         config = ModelConfig.from_dict(json.loads(text))
     except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: bad model config ({_one_line(exc)})") from None
+        raise CheckpointError(f"{path}: bad model config ({error_line(exc, 160)})") from None
     for part in (config.generator, config.discriminator, config.loss):
         for field in dataclasses.fields(part):
             value, default = getattr(part, field.name), field.default
@@ -121,11 +122,6 @@ def _parse_config(text: str, path: Path) -> ModelConfig:
                     f"{str(value)[:40]!s})"
                 )
     return config
-
-
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return (text[: limit - 3] + "...") if len(text) > limit else (text or type(exc).__name__)
 
 
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
@@ -260,7 +256,7 @@ def load_exported_generator(path: str | os.PathLike) -> tuple[ModelConfig, dict[
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
-            f"{path}: not a readable safetensors file (truncated? {_one_line(exc)})"
+            f"{path}: not a readable safetensors file (truncated? {error_line(exc, 160)})"
         ) from None
     if metadata.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{path}: not a CT Lesion Studio generator export (foreign file)")
@@ -330,7 +326,7 @@ def trained_stages(path: str | os.PathLike) -> list[str]:
                 stages = json.loads((fh.metadata() or {}).get("stages_trained", "[]"))
         except (SafetensorError, OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
             raise CheckpointError(
-                f"{path}: not a readable safetensors file (truncated? {_one_line(exc)})"
+                f"{path}: not a readable safetensors file (truncated? {error_line(exc, 160)})"
             ) from None
     else:
         payload = load_checkpoint(path)
@@ -394,7 +390,7 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
             skeleton = GlobalLocalGenerator(config.generator)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(
-            f"{path}: its model config describes no buildable network ({_one_line(exc)})"
+            f"{path}: its model config describes no buildable network ({error_line(exc, 160)})"
         ) from None
     check_state(skeleton.state_dict(), state, f"{path.name}: generator")
     generator = GlobalLocalGenerator(config.generator)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gan.fsutil import atomic_path
+from gan.messages import error_line, one_line
 
 ValueKind = Literal["hu", "uint8", "raw"]
 
@@ -33,19 +34,6 @@ class CTReadError(ValueError):
 
 class ConversionWarning(UserWarning):
     """Something in the input was converted on reading (the message says what)."""
-
-
-def _clean(text: object, limit: int = 200) -> str:
-    """``text`` on one printable line of at most ``limit`` characters (a damaged file's values and
-    libraries' messages may hold line breaks, control bytes or pages of text)."""
-    text = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    """``exc`` as ``Type: message`` on one line."""
-    text = _clean(exc, limit)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _checked_pixels(pixels: np.ndarray, path: Path) -> np.ndarray:
@@ -71,7 +59,9 @@ def _imdecode(path: Path, what: str) -> np.ndarray:
         # a damaged header can claim a size OpenCV refuses (cv2.error), not just fail (None)
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except OSError as exc:
-        raise CTReadError(f"{path}: cannot read the file ({_one_line(exc)})") from None
+        raise CTReadError(
+            f"{path}: cannot read the file ({error_line(exc, with_type=True)})"
+        ) from None
     except cv2.error:
         image = None
     if image is None:
@@ -358,14 +348,16 @@ def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
     except InvalidDicomError:
         raise CTReadError(f"{path}: not a DICOM file") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input
-        raise CTReadError(f"{path}: unreadable DICOM ({_one_line(exc)})") from None
+        raise CTReadError(f"{path}: unreadable DICOM ({error_line(exc, with_type=True)})") from None
     try:
         return _dicom_slice(ds, path, frame)
     except CTReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - pydicom parses values lazily, so a damaged header
         # fails here, on first access, in any way (ValueError, NotImplementedError, KeyError, ...)
-        raise CTReadError(f"{path}: damaged DICOM header ({_one_line(exc)})") from None
+        raise CTReadError(
+            f"{path}: damaged DICOM header ({error_line(exc, with_type=True)})"
+        ) from None
 
 
 def _dicom_slice(ds, path: Path, frame: int | None) -> CTSlice:
@@ -373,12 +365,12 @@ def _dicom_slice(ds, path: Path, frame: int | None) -> CTSlice:
 
     if "PixelData" not in ds:
         sop = getattr(ds, "SOPClassUID", None)
-        what = _clean(getattr(sop, "name", None) or "unknown SOP class", 80)
+        what = one_line(getattr(sop, "name", None) or "unknown SOP class", 80)
         raise CTReadError(f"{path}: DICOM file holds no image ({what})")
     samples = int(getattr(ds, "SamplesPerPixel", 1))
     if samples != 1:
         raise CTReadError(
-            f"{path}: colour DICOM ({_clean(ds.get('PhotometricInterpretation', '?'), 40)}); "
+            f"{path}: colour DICOM ({one_line(ds.get('PhotometricInterpretation', '?'), 40)}); "
             "a grayscale CT is needed"
         )
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
@@ -388,7 +380,9 @@ def _dicom_slice(ds, path: Path, frame: int | None) -> CTSlice:
     try:
         raw = pixel_array(ds, index=index) if n_frames > 1 else ds.pixel_array
     except Exception as exc:  # noqa: BLE001
-        raise CTReadError(f"{path}: pixel data cannot be decoded ({_one_line(exc)})") from None
+        raise CTReadError(
+            f"{path}: pixel data cannot be decoded ({error_line(exc, with_type=True)})"
+        ) from None
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise CTReadError(f"{path}: unexpected pixel array shape {raw.shape}")
@@ -413,7 +407,7 @@ def _dicom_slice(ds, path: Path, frame: int | None) -> CTSlice:
     kind: ValueKind = "hu" if modality == "CT" or rescale_type.upper() == "HU" else "raw"
     if kind == "raw":
         warnings.warn(
-            f"{path.name}: modality {_clean(modality, 40) or 'unknown'} is not CT; values kept raw (no HU)",
+            f"{path.name}: modality {one_line(modality, 40) or 'unknown'} is not CT; values kept raw (no HU)",
             ConversionWarning,
             stacklevel=3,
         )
@@ -477,7 +471,7 @@ def _display_volume(path: Path):
         canonical = nib.as_closest_canonical(image)  # RAS+: x to the right, y anterior, z up
         data = np.asanyarray(canonical.dataobj)
     except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on corrupt input
-        raise CTReadError(f"{path}: unreadable NIfTI ({_one_line(exc)})") from None
+        raise CTReadError(f"{path}: unreadable NIfTI ({error_line(exc, with_type=True)})") from None
     if data.dtype.kind not in "biuf":
         raise CTReadError(f"{path}: voxel type {data.dtype} is not supported (need real numbers)")
     if data.ndim == 4 and data.shape[3] == 1:
@@ -514,7 +508,7 @@ def nifti_num_slices(path: str | os.PathLike) -> int:
         ornt = nib.orientations.io_orientation(image.affine)
         axes = np.where(ornt[:, 0] == 2)[0]
     except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds on corrupt input
-        raise CTReadError(f"{path}: unreadable NIfTI ({_one_line(exc)})") from None
+        raise CTReadError(f"{path}: unreadable NIfTI ({error_line(exc, with_type=True)})") from None
     if axes.size == 0:  # a singular affine: no voxel axis runs foot to head
         raise CTReadError(f"{path}: the header's affine has no axial (foot-to-head) axis")
     return int(image.shape[int(axes[0])])

@@ -29,6 +29,7 @@ from gan.labels import (
     validate_label_map,
     validate_lesion_mask,
 )
+from gan.messages import error_line
 
 CONVENTIONS = {
     "label_map": "Label map (0 background, 1 lung, 2 GGO, 3 consolidation)",
@@ -127,7 +128,7 @@ def read_dicom_seg(path: Path) -> np.ndarray:
             pass
         what = f"a {kind} file" if kind else "unreadable"
         raise LabelFormatError(
-            f"{path.name}: not a DICOM Segmentation ({what}: {_one_line(exc)})"
+            f"{path.name}: not a DICOM Segmentation ({what}: {error_line(exc, 100)})"
         ) from None
     try:
         return _seg_label_map(seg, path)
@@ -136,13 +137,8 @@ def read_dicom_seg(path: Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - pydicom parses values lazily, so a damaged file
         # fails here, on first access, in any way (AttributeError, NotImplementedError, ...)
         raise LabelFormatError(
-            f"{path.name}: damaged DICOM Segmentation ({type(exc).__name__}: {_one_line(exc)})"
+            f"{path.name}: damaged DICOM Segmentation ({error_line(exc, 100, with_type=True)})"
         ) from None
-
-
-def _one_line(exc: BaseException, limit: int = 100) -> str:
-    text = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())
-    return (text[: limit - 3] + "...") if len(text) > limit else text
 
 
 def _frame_segment(seg, frame: int) -> int:
