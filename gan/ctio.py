@@ -337,6 +337,17 @@ def _frame_group(ds, frame: int, sequence: str):
     return None
 
 
+def frame_value(ds, keyword: str, frame: int, sequence: str):
+    """``keyword`` of a DICOM dataset: at the top level (a classic image), else in ``sequence`` of
+    frame ``frame``'s functional groups (an Enhanced multi-frame: per-frame, then shared); None
+    where neither holds it."""
+    value = ds.get(keyword)
+    if value is None:
+        item = _frame_group(ds, frame, sequence)
+        value = item.get(keyword) if item is not None else None
+    return value
+
+
 def read_dicom(path: str | os.PathLike, frame: int | None = None) -> CTSlice:
     """One DICOM image (one frame of a multi-frame file), rescaled to HU for CT."""
     import pydicom
@@ -437,10 +448,7 @@ def _rescale(ds, frame: int) -> tuple[float, float]:
 
 
 def _dicom_spacing(ds, frame: int) -> tuple[float, float] | None:
-    spacing = ds.get("PixelSpacing")
-    if spacing is None:
-        item = _frame_group(ds, frame, "PixelMeasuresSequence")
-        spacing = item.get("PixelSpacing") if item is not None else None
+    spacing = frame_value(ds, "PixelSpacing", frame, "PixelMeasuresSequence")
     if spacing is None or len(spacing) != 2:
         return None
     return float(spacing[0]), float(spacing[1])

@@ -24,7 +24,7 @@ from gan import __version__
 from gan.ctio import (
     LUNG_WINDOW,
     CTSlice,
-    _frame_group,
+    frame_value,
     unit_to_uint8,
     window_to_unit,
     write_nifti,
@@ -149,13 +149,10 @@ _FUNCTIONAL_GROUP_OF = {
 def _source_value(source, keyword: str, frame: int | None):
     """``keyword`` of a source DICOM: at the top level (classic), else in the functional group of
     ``frame`` (Enhanced multi-frame: per-frame, then shared); None where it has none."""
-    if keyword in source:
-        return source.data_element(keyword).value
     group = _FUNCTIONAL_GROUP_OF.get(keyword)
-    item = _frame_group(source, frame or 0, group) if group else None
-    if item is not None and keyword in item:
-        return item.data_element(keyword).value
-    return None
+    if group is None:
+        return source.get(keyword)
+    return frame_value(source, keyword, frame or 0, group)
 
 
 def build_dicom(values: np.ndarray, ct: CTSlice, provenance: Provenance):
