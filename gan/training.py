@@ -18,6 +18,7 @@ in the inpaint mode); feature matching reads D's decoder features. See :func:`_o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -87,6 +88,24 @@ def generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg: LossConfig):
     return g_loss, g_l1
 
 
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+@contextlib.contextmanager
+def _frozen(module: torch.nn.Module):
+    """``module``'s parameters take no gradient inside (G's step through D), and do again after."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in module.parameters():
+            p.requires_grad_(True)
+
+
 def train_step(
     generator: GlobalLocalGenerator,
     discriminator: MultiResolutionPatchDiscriminator | OasisDiscriminator,
@@ -111,8 +130,6 @@ def train_step(
     synthetic alike; in the G step real and synthetic under the same draw, so that feature matching
     compares like with like). G's noise inputs, if any, are seeded from ``patch_seed`` too.
     """
-    import contextlib
-
     from gan.diffaugment import diff_augment
     from gan.inpaint import inpaint_condition, paste
 
@@ -166,14 +183,10 @@ def train_step(
         d_real = [[t[: t.shape[0] // 2] for t in outs] for outs in both]
         d_fake = [[t[t.shape[0] // 2 :] for t in outs] for outs in both]
         d_loss = discriminator_loss(d_real, d_fake, loss_cfg.gan_loss)
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
+    _update(opt_d, d_loss)
 
     # Generator: adversarial + lambda_FM * feature matching (eq. 1, 3), through the plain D.
-    for p in plain_d.parameters():
-        p.requires_grad_(False)
-    try:
+    with _frozen(plain_d):
         with autocast():
             fake_out = judge(fake)
             with torch.no_grad():
@@ -181,12 +194,7 @@ def train_step(
             g_adv = generator_adversarial_loss(fake_out, loss_cfg.gan_loss)
             g_fm = feature_matching_loss(real_out, fake_out)
             g_loss, g_l1 = generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-    finally:
-        for p in plain_d.parameters():
-            p.requires_grad_(True)
+        _update(opt_g, g_loss)
     return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss, g_l1)))
 
 
@@ -213,8 +221,6 @@ def _oasis_train_step(
     DiffAugment moves the label map (and the region, and a "scored" channel that the cut-out and
     the translation's uncovered frame zero) with the image, so every target stays on its pixel.
     """
-    import contextlib
-
     from gan.diffaugment import diff_augment
     from gan.inpaint import inpaint_condition, paste
 
@@ -255,14 +261,10 @@ def _oasis_train_step(
         d_loss = oasis_discriminator_loss(
             logits[:b], logits[b:], d_labels[:b], d_labels[b:], d_region[b:]
         )
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
+    _update(opt_d, d_loss)
 
     # Generator: every synthetic pixel read as its class, + lambda_FM * feature matching
-    for p in plain_d.parameters():
-        p.requires_grad_(False)
-    try:
+    with _frozen(plain_d):
         with autocast():
             # real and synthetic under one draw, so that feature matching compares like with like
             g_image, g_labels, _ = augmented(cond, fake, None, patch_seed + 3)
@@ -274,12 +276,7 @@ def _oasis_train_step(
                     real_out = plain_d(augmented(cond, real, None, patch_seed + 3)[0])
                 g_fm = feature_matching_loss([real_out], [fake_out])
             g_loss, g_l1 = generator_loss(g_adv, g_fm, raw, real, focus, cond, loss_cfg)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-    finally:
-        for p in plain_d.parameters():
-            p.requires_grad_(True)
+        _update(opt_g, g_loss)
     return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss, g_l1)))
 
 
