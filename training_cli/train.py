@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from gan.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
-from gan.config import DISCRIMINATOR_KINDS, LossConfig, ModelConfig, get_preset
+from gan.config import LossConfig, ModelConfig, get_preset
 from gan.ctio import unit_to_uint8, write_png
 from gan.data import AugmentedSlices, sample_seed
 from gan.fsutil import atomic_write_text
@@ -136,21 +136,14 @@ class TrainOptions:
         if self.size is not None:
             config = config.replace_generator(size=int(self.size))
         if self.upsample is not None:
-            if self.upsample not in ("transposed", "resize"):
-                raise TrainingError(
-                    f"--upsample must be transposed or resize, not {self.upsample!r}"
-                )
             config = config.replace_generator(upsample=self.upsample)
         if self.noise is not None:
             config = config.replace_generator(noise=bool(self.noise))
         if self.discriminator is not None:
-            if self.discriminator not in DISCRIMINATOR_KINDS:
-                raise TrainingError(
-                    f"--discriminator must be patch or oasis, not {self.discriminator!r}"
-                )
             config = config.replace_discriminator(kind=self.discriminator)
-        try:
+        try:  # an unknown upsampling or discriminator kind too
             config.generator.validate()
+            config.discriminator.validate()
         except ValueError as exc:
             raise TrainingError(str(exc)) from None
         return config

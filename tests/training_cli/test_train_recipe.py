@@ -101,3 +101,15 @@ def test_upsample_and_noise_override_the_presets_generator(phantom_npz, tmp_path
     assert (both.upsample, both.noise) == ("resize", True)
     quiet = trained("quiet", "--preset", "tiny-texture", "--noise", "off")
     assert (quiet.upsample, quiet.noise) == ("resize", False)
+
+
+def test_unknown_upsampling_or_discriminator_in_saved_options_is_a_training_error():
+    """Options read back from a run folder bypass the CLI's choices; the configs' own validation
+    still refuses an unknown upsampling or discriminator kind, as a TrainingError."""
+    import pytest
+
+    from training_cli.train import TrainingError, TrainOptions
+
+    for options in (TrainOptions(upsample="bicubic"), TrainOptions(discriminator="stylegan")):
+        with pytest.raises(TrainingError, match="bicubic|stylegan"):
+            options.model_config()
