@@ -41,6 +41,38 @@ def phantom(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     return image, labels
 
 
+def make_seg(source, mask: np.ndarray, labels: list[str]):
+    """A highdicom DICOM SEG of ``source`` (a pydicom dataset): ``mask`` (1, H, W, S) bool, one
+    segment per label (segment numbers 1..S, in order), as another program would write one."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=i + 1,
+            segment_label=label,
+            segmented_property_category=codes.SCT.Tissue,
+            segmented_property_type=codes.SCT.Lung,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for i, label in enumerate(labels)
+    ]
+    return hd.seg.Segmentation(
+        source_images=[source],
+        pixel_array=mask,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=2,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="test",
+        manufacturer_model_name="test",
+        software_versions="0",
+        device_serial_number="0",
+    )
+
+
 def make_tiny_weights(path: Path, mode: str = "label") -> Path:
     """An untrained `tiny` generator of ``mode`` exported to ``path`` (fp32, seeded): fast
     synthesis in tests."""

@@ -110,10 +110,10 @@ def test_a_series_folder_of_damaged_files_lists_or_fails_clearly(folder, cases, 
 def segmentations(folder) -> list[bytes]:
     """Two DICOM SEGs of CT_small, as highdicom writes them: one segment (its number kept in the
     shared functional group) and three (lung, ground glass, consolidation; one per frame)."""
-    import highdicom as hd
     import numpy as np
     import pydicom
-    from pydicom.sr.codedict import codes
+
+    from tests.conftest import make_seg
 
     source = folder / "CT_small.dcm"
     source.write_bytes(source_bytes("CT_small.dcm"))
@@ -123,30 +123,7 @@ def segmentations(folder) -> list[bytes]:
         mask = np.zeros((1, 128, 128, len(labels)), bool)
         for i in range(len(labels)):
             mask[0, 20 + 10 * i : 90, 20 : 100 - 10 * i, i] = True
-        descriptions = [
-            hd.seg.SegmentDescription(
-                segment_number=i + 1,
-                segment_label=label,
-                segmented_property_category=codes.SCT.Tissue,
-                segmented_property_type=codes.SCT.Lung,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-            )
-            for i, label in enumerate(labels)
-        ]
-        seg = hd.seg.Segmentation(
-            source_images=[ct],
-            pixel_array=mask,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions,
-            series_instance_uid=hd.UID(),
-            series_number=2,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="fuzz",
-            manufacturer_model_name="fuzz",
-            software_versions="1",
-            device_serial_number="1",
-        )
+        seg = make_seg(ct, mask, labels)
         path = folder / "seg.dcm"
         seg.save_as(path)
         out.append(path.read_bytes())

@@ -55,39 +55,16 @@ def test_each_convention_maps_as_documented(ct, tmp_path):
 
 
 def test_dicom_seg_segments_map_by_label(tmp_path):
-    import highdicom as hd
     import pydicom
     from pydicom.data import get_testdata_file
-    from pydicom.sr.codedict import codes
+
+    from tests.conftest import make_seg
 
     source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     mask = np.zeros((1, 128, 128, 2), bool)
     mask[0, 20:100, 20:60, 0] = True
     mask[0, 40:60, 30:50, 1] = True
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=i + 1,
-            segment_label=label,
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Lung,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        for i, label in enumerate(("Lung", "Ground-glass opacity"))
-    ]
-    seg = hd.seg.Segmentation(
-        source_images=[source],
-        pixel_array=mask,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=2,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="test",
-        manufacturer_model_name="test",
-        software_versions="0",
-        device_serial_number="0",
-    )
+    seg = make_seg(source, mask, ["Lung", "Ground-glass opacity"])
     seg.save_as(tmp_path / "seg.dcm")
     f = read_for_import(tmp_path / "seg.dcm")
     assert f.convention == "dicom_seg"
