@@ -39,6 +39,7 @@ from app.document import MaskDocument
 from app.panes import PreviewView
 from app.project import SUFFIX, Project, ProjectError
 from app.worker import InpaintContext, SynthesisController
+from gan.compose import Compositor
 from gan.ctio import (
     LUNG_WINDOW,
     MEDIASTINUM_WINDOW,
@@ -49,7 +50,6 @@ from gan.ctio import (
 )
 from gan.labels import CLASS_COLOURS, CONSOLIDATION, GGO, LUNG, LabelFormatError
 from gan.lesions import measure_areas
-from gan.synthesizer import Compositor
 
 APP_NAME = "CT Lesion Studio"
 AUTOSAVE_MS = 30_000

@@ -117,7 +117,8 @@ def evaluate_arm(arm: str, args: argparse.Namespace, images: tuple) -> dict:
     FID/KID/SSIM, C2ST and periodicity). The realism controls depend on the images only, not on
     the arm, so they are computed once and shared (``controls.json``): three of every four C2ST
     fits would otherwise repeat the same control."""
-    from gan.synthesizer import Synthesizer, composite_into_nonlung
+    from gan.compose import composite_into_nonlung
+    from gan.synthesizer import Synthesizer
     from training_cli.evaluate import compute_report, synthesize_all
     from training_cli.realism import realism_report
 
@@ -274,9 +275,10 @@ def table(rows: list[dict], controls: dict | None) -> str:
 def figure(args: argparse.Namespace, arms: list[str], out: Path) -> None:
     """The same validation slices (rows) synthesized by each arm (columns), lung composited into
     the real slice; the real slice first."""
+    from gan.compose import composite_into_nonlung
     from gan.ctio import encode_png
     from gan.fsutil import atomic_write_bytes
-    from gan.synthesizer import Synthesizer, composite_into_nonlung
+    from gan.synthesizer import Synthesizer
     from training_cli.data_source import load_slices
 
     slices = load_slices(args.data, str(args.val_ids), 512, None)

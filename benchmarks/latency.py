@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from gan.checkpoint import export_generator
+from gan.compose import Compositor, feather_weights
 from gan.config import get_preset
 from gan.ctio import read_label_image, read_slice, window_to_unit
 from gan.labels import label_map_from_lesions, lung_region
 from gan.lung import derive_lung_mask
 from gan.models import GlobalLocalGenerator
 from gan.paths import sample_lesions_path, sample_slice_path
-from gan.synthesizer import Compositor, Synthesizer, cpu_has_native_bf16, feather_weights
+from gan.synthesizer import Synthesizer, cpu_has_native_bf16
 
 
 def median_ms(fn, repeats: int) -> float:

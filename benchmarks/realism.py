@@ -30,8 +30,9 @@ def measure(
     inpaint_checkpoint: str = "default",
     batch: int = 4,
 ) -> dict:
+    from gan.compose import composite_into_nonlung
     from gan.inpaint import paste
-    from gan.synthesizer import Synthesizer, composite_into_nonlung
+    from gan.synthesizer import Synthesizer
     from training_cli.data_source import load_slices
     from training_cli.evaluate import evaluation_masks, evaluation_pairs, synthesize_all
     from training_cli.realism import flat_fill, realism_report

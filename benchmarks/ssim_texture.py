@@ -56,8 +56,9 @@ def split_ssim(
 def measure(
     data: Path, ids: Path, train_ids: Path, augment: int, checkpoints: list[str], batch: int = 4
 ) -> dict:
+    from gan.compose import composite_into_nonlung
     from gan.data import read_split_file
-    from gan.synthesizer import Synthesizer, composite_into_nonlung
+    from gan.synthesizer import Synthesizer
     from training_cli.data_source import load_slices, load_slices_for_ids
     from training_cli.evaluate import (
         baseline_images,

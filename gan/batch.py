@@ -177,7 +177,7 @@ def run_batch(
     (``images/``, ``labels/``) or "nnunet" (``imagesTr/NAME_0000.png``, ``labelsTr/NAME.png``).
     An input with a ``lung_problem`` is skipped: ``note`` gets one line for it, and
     ``skipped_inputs.csv`` lists it."""
-    from gan.synthesizer import composite_into_nonlung
+    from gan.compose import composite_into_nonlung
 
     if layout not in ("flat", "nnunet"):
         raise ValueError(f"unknown layout {layout!r}; flat or nnunet")

@@ -152,6 +152,10 @@ class CTSlice:
         """Pixels windowed onto [-1, 1] (float32), as the generator sees them."""
         return window_to_unit(self.pixels, window or self.default_window())
 
+    def from_model_range(self, unit: np.ndarray, window: Window | None = None) -> np.ndarray:
+        """A generator's [-1, 1] image back in this slice's own units (float32)."""
+        return unit_to_window(unit, window or self.default_window())
+
     def to_uint8(self, window: Window | None = None) -> np.ndarray:
         return unit_to_uint8(self.to_model_range(window))
 

@@ -26,6 +26,8 @@ the derived lung before step 6.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gan.ctio import CTSlice
@@ -103,6 +105,27 @@ def lung_problem(
             f"(more than {100 * MAX_BODY_FRACTION:.0f} %): not a plausible lung"
         )
     return None
+
+
+class SliceLabels(NamedTuple):
+    """A slice's label map (lung derived, known lesions in it) and why its lung is implausible."""
+
+    label_map: np.ndarray  # (H, W) uint8, 0 background, 1 lung, 2 GGO, 3 consolidation
+    lung_problem: str | None  # see :func:`lung_problem`; None where the lung is plausible
+
+
+def labels_for_slice(ct: CTSlice, lesions: np.ndarray | None = None) -> SliceLabels:
+    """The label map of a real slice: its derived lung with the known ``lesions`` (a MedSeg
+    lesion mask, 0/1/2, or None for none) labelled inside, and the lung's plausibility. The one
+    home of the lung-plus-lesions recipe (app, synth, batch, label import, training data)."""
+    from gan.labels import label_map_from_lesions
+
+    if lesions is not None and np.shape(lesions) != ct.shape:
+        raise ValueError(f"lesion mask {np.shape(lesions)} does not match slice {ct.shape}")
+    lung = derive_lung_mask(ct, lesion_mask=lesions)
+    if lesions is None:
+        lesions = np.zeros(ct.shape, np.uint8)
+    return SliceLabels(label_map_from_lesions(lesions, lung), lung_problem(ct, lung, lesions))
 
 
 def _unit(image: CTSlice | np.ndarray) -> np.ndarray:

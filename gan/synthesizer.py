@@ -233,78 +233,9 @@ def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
-def feather_weights(lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
-    """Weight of the synthetic image per pixel: 1 inside the lung, 0 outside, a linear ramp of
-    ``feather_px`` pixels centred on the lung boundary between (0 = the paper's hard paste)."""
-    lung_mask = np.asarray(lung_mask, bool)
-    if feather_px <= 0 or not lung_mask.any() or lung_mask.all():
-        return lung_mask.astype(np.float32)  # no boundary to feather
-    from scipy import ndimage as ndi
-
-    inside = ndi.distance_transform_edt(lung_mask)
-    outside = ndi.distance_transform_edt(~lung_mask)
-    signed = np.where(lung_mask, inside - 0.5, 0.5 - outside)  # >0 inside, <0 outside
-    return np.clip(0.5 + signed / feather_px, 0.0, 1.0).astype(np.float32)
-
-
-class Compositor:
-    """:func:`composite_into_nonlung` that keeps the last feather weights: while lesions are painted
-    the lung region does not change, so the distance transforms (most of the cost) are not redone."""
-
-    def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._alpha: np.ndarray | None = None
-
-    def weights(self, lung_mask: np.ndarray, feather_px: float) -> np.ndarray:
-        import hashlib
-
-        mask = np.asarray(lung_mask, bool)
-        key = (
-            mask.shape,
-            float(feather_px),
-            hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest(),
-        )
-        if key != self._key:
-            self._key, self._alpha = key, feather_weights(mask, feather_px)
-        return self._alpha
-
-    def __call__(
-        self,
-        synthetic: np.ndarray,
-        real: np.ndarray,
-        lung_mask: np.ndarray,
-        feather_px: float = 0.0,
-    ) -> np.ndarray:
-        alpha = self.weights(lung_mask, feather_px)
-        return alpha * np.asarray(synthetic, np.float32) + (1.0 - alpha) * np.asarray(
-            real, np.float32
-        )
-
-
-def composite_into_nonlung(
-    synthetic: np.ndarray, real: np.ndarray, lung_mask: np.ndarray, feather_px: float = 0.0
-) -> np.ndarray:
-    """The synthetic lung placed into the real slice's non-lung area (paper §III-D).
-
-    ``synthetic`` and ``real`` share units (both [-1, 1], say) and shape; ``lung_mask`` is the lung
-    region (label map > 0).
-    """
-    synthetic = np.asarray(synthetic, np.float32)
-    real = np.asarray(real, np.float32)
-    if synthetic.shape != real.shape or np.shape(lung_mask) != real.shape:
-        raise ValueError(
-            f"shapes differ: synthetic {synthetic.shape}, real {real.shape}, mask {np.shape(lung_mask)}"
-        )
-    alpha = feather_weights(lung_mask, feather_px)
-    return alpha * synthetic + (1.0 - alpha) * real
-
-
 __all__ = [
     "NUM_CLASSES",
     "Synthesizer",
     "autocast_context",
-    "Compositor",
-    "composite_into_nonlung",
-    "feather_weights",
     "resolve_device",
 ]

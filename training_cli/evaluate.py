@@ -187,8 +187,8 @@ def compute_report(
     With ``masks`` (N, H, W) the synthetic images count inside the masks only (masked evaluation).
     ``realism``: add C2ST and periodicity (training_cli/realism.py) on what the composite shows:
     the lung interior, or the masked regions."""
+    from gan.compose import composite_into_nonlung
     from gan.inpaint import paste, seam_score
-    from gan.synthesizer import composite_into_nonlung
     from training_cli import metrics as M
 
     real01 = (np.asarray(real, np.float64) + 1) / 2

@@ -83,8 +83,8 @@ def compose_figure(
     """(rows * tile, 4 * tile, 3) uint8 RGB; images in [-1, 1], label maps 0..3."""
     import cv2
 
+    from gan.compose import Compositor
     from gan.labels import colorize
-    from gan.synthesizer import Compositor
 
     compositor = Compositor()
 
@@ -147,7 +147,7 @@ def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarr
             cv2.drawContours(rgb, contours, -1, (255, 220, 0), 1)
         return rgb
 
-    from gan.synthesizer import Compositor
+    from gan.compose import Compositor
 
     compositor = Compositor()
     rows = []

@@ -69,9 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan.compose import composite_into_nonlung
     from gan.ctio import read_label_image, read_slice, unit_to_uint8, write_png
     from gan.labels import lung_region, validate_label_map
-    from gan.synthesizer import Synthesizer, composite_into_nonlung
+    from gan.synthesizer import Synthesizer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

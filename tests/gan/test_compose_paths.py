@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from gan.compose import Compositor, composite_into_nonlung, feather_weights
 from gan.config import get_preset
 from gan.inpaint import paste
-from gan.synthesizer import Compositor, Synthesizer, composite_into_nonlung, feather_weights
+from gan.synthesizer import Synthesizer
 from tests.conftest import make_tiny_weights, phantom
 
 

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from gan.compose import composite_into_nonlung, feather_weights
 from gan.labels import LabelFormatError
-from gan.synthesizer import Synthesizer, composite_into_nonlung, feather_weights, resolve_device
+from gan.synthesizer import Synthesizer, resolve_device
 from tests.conftest import make_tiny_weights, phantom
 
 
@@ -156,7 +157,7 @@ def test_feathering_needs_a_boundary():
 
 
 def test_compositor_reuses_weights_and_matches_the_plain_composite():
-    from gan.synthesizer import Compositor
+    from gan.compose import Compositor
 
     rng = np.random.default_rng(0)
     real, synthetic = rng.random((2, 32, 32)).astype(np.float32)
