@@ -85,11 +85,11 @@ def run_gui(args) -> int:
     window = MainWindow()
     install_excepthook(window)
     window.show()
-    if not window.offer_recovery():
+    if not window.files.offer_recovery():
         if args.path and args.path.endswith(SUFFIX):
-            window.open_project(args.path)
+            window.files.open_project(args.path)
         else:
-            window.open_path(args.path or sample_slice_path(), args.index)
+            window.files.open_path(args.path or sample_slice_path(), args.index)
     return app.exec()
 
 
@@ -103,7 +103,7 @@ def install_excepthook(window) -> None:
     def hook(kind, value, tb) -> None:
         traceback.print_exception(kind, value, tb)
         try:
-            window.autosave()
+            window.files.autosave()
         except Exception:  # noqa: BLE001 - the dialog matters more than the autosave here
             pass
         QMessageBox.critical(
@@ -117,14 +117,8 @@ def install_excepthook(window) -> None:
 
 def write_overlay(args) -> int:
     from gan.ctio import CTReadError, read_label_image, read_slice, write_png
-    from gan.labels import (
-        CLASS_NAMES,
-        LabelFormatError,
-        label_map_from_lesions,
-        overlay,
-        validate_lesion_mask,
-    )
-    from gan.lung import derive_lung_mask, lung_problem
+    from gan.labels import CLASS_NAMES, LabelFormatError, overlay, validate_lesion_mask
+    from gan.lung import labels_for_slice
     from gan.paths import sample_lesions_path, sample_slice_path
 
     path = Path(args.path) if args.path else sample_slice_path()
@@ -142,15 +136,10 @@ def write_overlay(args) -> int:
             lesions = validate_lesion_mask(
                 read_label_image(lesions_path, ct.slice_index), what=str(lesions_path)
             )
-            if lesions.shape != ct.shape:
-                raise LabelFormatError(
-                    f"lesion mask {lesions.shape} does not match slice {ct.shape}"
-                )
-        lung = derive_lung_mask(ct, lesion_mask=lesions)
-        problem = lung_problem(ct, lung, lesions)
+        # a lesion mask of another size is a ValueError here, a one-line error below
+        label_map, problem = labels_for_slice(ct, lesions)
         if problem:  # the overlay still shows what was derived
             print(f"note: derived lung implausible ({problem})", file=sys.stderr)
-        label_map = label_map_from_lesions(lesions if lesions is not None else lung * 0, lung)
         out = Path(args.overlay)
         write_png(out, overlay(ct.to_uint8(), label_map, args.opacity))
     except (CTReadError, LabelFormatError, OSError, ValueError) as exc:

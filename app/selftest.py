@@ -48,6 +48,7 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
     from PyQt6.QtWidgets import QApplication
 
     from app.main_window import APP_NAME, MainWindow
+    from app.synthesis import Request
     from gan.ctio import read_png_text
     from gan.labels import GGO
     from gan.paths import sample_slice_path
@@ -67,38 +68,40 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             window = MainWindow(
                 settings=settings, recovery_dir=tmp / "recovery", ask=lambda *_: False
             )
-            window.synthesis.failed.connect(failures.append)
-            window.synthesis.resultReady.connect(results.append)
-            _wait(app, lambda: window.model_description or failures, "model", timeout_s)
+            window.live.controller.failed.connect(failures.append)
+            window.live.controller.resultReady.connect(results.append)
+            _wait(app, lambda: window.live.model or failures, "model", timeout_s)
             if failures:
                 raise SelfTestError(failures[-1])
-            out(f"ok   model: {window.model_description}")
-            worker = window.synthesis.worker
-            _wait(
-                app, lambda: worker.inpainter or worker.inpainter_error, "inpaint model", timeout_s
-            )
-            if worker.inpainter is None:
-                raise SelfTestError(f"inpainting model: {worker.inpainter_error}")
-            out(f"ok   inpainting model: sha256 {worker.inpainter.sha256[:12]}")
+            out(f"ok   model: {window.live.model.description}")
+            live = window.live
+            _wait(app, lambda: live.inpaint_model or live.inpaint_error, "inpaint model", timeout_s)
+            if live.inpaint_model is None:
+                raise SelfTestError(live.inpaint_error)
+            out(f"ok   inpainting model: sha256 {live.inpaint_model.sha256[:12]}")
 
             step = "open the sample slice"
-            window.open_path(sample_slice_path())
-            if window.ct is None or window.errors:
+            window.files.open_path(sample_slice_path())
+            if window.session is None or window.errors:
                 raise SelfTestError(window.errors[-1] if window.errors else "nothing opened")
-            out(f"ok   opened {sample_slice_path().name} {window.ct.shape[1]}x{window.ct.shape[0]}")
+            out(
+                f"ok   opened {sample_slice_path().name} {window.session.ct.shape[1]}x{window.session.ct.shape[0]}"
+            )
 
             step = "paint a lesion"
-            disc = lesion_disc(np.asarray(window.document.labels))
-            window.document.begin_stroke()
-            painted = window.document.paint(disc, GGO, "self-test lesion")
-            window.document.end_stroke("self-test lesion")
+            disc = lesion_disc(np.asarray(window.session.document.labels))
+            window.session.document.begin_stroke()
+            painted = window.session.document.paint(disc, GGO, "self-test lesion")
+            window.session.document.end_stroke("self-test lesion")
             if painted == 0:
                 raise SelfTestError("the GGO disc changed no pixel")
             out(f"ok   painted {painted} GGO pixels")
 
             def synthesize(context, what: str):
                 """Request, wait for the result and for it to be on screen; the result."""
-                request = window.synthesis.request(expected, None, context)
+                request = window.live.controller.request(
+                    Request(window.session.token, expected, None, context)
+                )
                 _wait(
                     app,
                     lambda: failures or any(r.request_id >= request for r in results),
@@ -113,8 +116,8 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
                 _wait(
                     app,
                     lambda: (
-                        window.last_result is not None
-                        and window.last_result.request_id >= result.request_id
+                        window.session.result is not None
+                        and window.session.result.request_id >= result.request_id
                     ),
                     f"{what} result on screen",
                     timeout_s,
@@ -122,10 +125,10 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
                 return result
 
             step = "synthesize"
-            expected = np.array(window.document.labels, copy=True)
+            expected = np.array(window.session.document.labels, copy=True)
             result = synthesize(None, "synthesis")
             image = np.asarray(result.image)
-            if image.shape != window.ct.shape or not np.isfinite(image).all():
+            if image.shape != window.session.ct.shape or not np.isfinite(image).all():
                 raise SelfTestError(f"bad synthetic image {image.shape}")
             lung = expected > 0
             if float(image[lung].std()) < 1e-3:
@@ -133,13 +136,13 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             out(f"ok   synthesized on {result.device} in {result.milliseconds:.0f} ms")
 
             step = "inpaint the painted lesion"
-            context = window._inpaint_context()
+            context = window.session.inpaint_context(window.live.margin_mm)
             if not context.mask.any():
                 raise SelfTestError("the painted lesion gave no region to regenerate")
             result = synthesize(context, "inpainting")
-            composite = window.composite_values()
+            composite = window.live.composed().composite
             outside = ~context.mask
-            if not np.array_equal(composite[outside], window.ct.pixels[outside]):
+            if not np.array_equal(composite[outside], window.session.ct.pixels[outside]):
                 raise SelfTestError("inpainting changed pixels outside the edited region")
             out(
                 f"ok   inpainted {int(context.mask.sum())} px on {result.device} in "
@@ -148,7 +151,7 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
 
             step = "export"
             window.errors.clear()
-            files = window.export_slice(tmp / "export")
+            files = window.files.export_slice(tmp / "export")
             if window.errors or not files:
                 raise SelfTestError(window.errors[-1] if window.errors else "no files written")
             pngs = [f for f in files if f.suffix == ".png" and "synthetic" in f.name]
@@ -164,8 +167,8 @@ def run_self_test(timeout_s: float = TIMEOUT_S, out=print) -> int:
             return 1
         finally:
             if window is not None:
-                window.synthesis.shutdown()
-                window.autosave_timer.stop()
+                window.live.controller.shutdown()
+                window.files.autosave_timer.stop()
                 window.deleteLater()
     out("self-test passed")
     return 0

@@ -32,23 +32,23 @@ def main(out: Path = REPO / "docs" / "editor.png") -> int:
         window = MainWindow(settings=settings, recovery_dir=Path(tmp) / "r", ask=lambda *_: False)
         window.resize(1660, 900)
         window.show()
-        worker = window.synthesis.worker
+        live = window.live
         deadline = time.monotonic() + 120
-        while not (worker.inpainter or worker.inpainter_error) or not window.model_description:
+        while not (live.inpaint_model or live.inpaint_error) or not live.model:
             if time.monotonic() > deadline:
                 print("models did not load", file=sys.stderr)
                 return 1
             app.processEvents()
             time.sleep(0.02)
-        window.open_path(sample_slice_path())
-        labels = np.asarray(window.document.labels)
-        window.document.begin_stroke()
-        window.document.paint(lesion_disc(labels, radius=18), GGO, "lesion")
-        window.document.end_stroke("lesion")
+        window.files.open_path(sample_slice_path())
+        labels = np.asarray(window.session.document.labels)
+        window.session.document.begin_stroke()
+        window.session.document.paint(lesion_disc(labels, radius=18), GGO, "lesion")
+        window.session.document.end_stroke("lesion")
         results = []
-        window.synthesis.resultReady.connect(results.append)
-        window.request_synthesis(full=True)  # inpainting where its model loaded
-        request = window.synthesis.latest_id
+        window.live.controller.resultReady.connect(results.append)
+        window.live.request(full=True)  # inpainting where its model loaded
+        request = window.live.controller.latest_id
         deadline = time.monotonic() + 120
         while not any(r.request_id >= request for r in results):
             if time.monotonic() > deadline:
@@ -60,7 +60,7 @@ def main(out: Path = REPO / "docs" / "editor.png") -> int:
             app.processEvents()
             time.sleep(0.02)
         window.grab().save(str(out))
-        window.synthesis.shutdown()
+        window.live.controller.shutdown()
     print(f"wrote {out}")
     return 0
 

@@ -34,7 +34,12 @@ class Areas:
 
 def measure_areas(label_map: np.ndarray, spacing: tuple[float, float] | None) -> Areas:
     label_map = validate_label_map(label_map)
-    counts = np.bincount(label_map.ravel(), minlength=4)
+    return areas_from_counts(np.bincount(label_map.ravel(), minlength=4), spacing)
+
+
+def areas_from_counts(counts: np.ndarray, spacing: tuple[float, float] | None) -> Areas:
+    """:class:`Areas` from the pixel count of each label (0..3): what an editor that keeps its
+    counts up to date from each change's bounding box measures with."""
     return Areas(
         lung_region_px=int(counts[LUNG] + counts[GGO] + counts[CONSOLIDATION]),
         healthy_lung_px=int(counts[LUNG]),

@@ -73,16 +73,16 @@ def make_seg(source, mask: np.ndarray, labels: list[str]):
     )
 
 
-def make_tiny_weights(path: Path, mode: str = "label") -> Path:
-    """An untrained `tiny` generator of ``mode`` exported to ``path`` (fp32, seeded): fast
-    synthesis in tests."""
+def make_tiny_weights(path: Path, mode: str = "label", seed: int = 0) -> Path:
+    """An untrained `tiny` generator of ``mode`` exported to ``path`` (fp32, initialised from
+    ``seed``): fast synthesis in tests."""
     import torch
 
     from gan.checkpoint import export_generator
     from gan.config import get_preset
     from gan.models import GlobalLocalGenerator
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = get_preset("tiny").replace_generator(mode=mode)
     export_generator(GlobalLocalGenerator(cfg.generator), cfg, path, half=False)
     return path

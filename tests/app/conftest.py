@@ -39,10 +39,10 @@ def window(qtbot, tmp_path, dialogs):
     w.resize(1800, 1000)
     w.show()
     qtbot.waitExposed(w)
-    assert w.open_path(sample_slice_path())
+    assert w.files.open_path(sample_slice_path())
     w.canvas.fit()
     # both models loaded and their first result on screen, so no test races the start-up signals
-    qtbot.waitUntil(lambda: bool(w.model_description) and w.inpaint_ready, timeout=30000)
+    qtbot.waitUntil(lambda: bool(w.live.model) and w.live.inpaint_model is not None, timeout=30000)
     wait_for_latest(w, qtbot)
     return w
 
@@ -51,9 +51,9 @@ def wait_for_latest(window, qtbot):
     """The result of the newest request, once it is the one on screen."""
     qtbot.waitUntil(
         lambda: (
-            window.last_result is not None
-            and window.last_result.request_id == window.synthesis.latest_id
+            window.session.result is not None
+            and window.session.result.request_id == window.live.controller.latest_id
         ),
         timeout=30000,
     )
-    return window.last_result
+    return window.session.result

@@ -23,21 +23,23 @@ def _second_window(qtbot, window, tmp_path, answer: bool):
     settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
     settings.setValue("weights", window.settings.value("weights"))
     settings.setValue("inpaint_weights", window.settings.value("inpaint_weights"))
-    second = MainWindow(settings=settings, recovery_dir=window.recovery_dir, ask=lambda *_: answer)
+    second = MainWindow(
+        settings=settings, recovery_dir=window.files.recovery_dir, ask=lambda *_: answer
+    )
     qtbot.addWidget(second)
     return second
 
 
 def _edit(window) -> np.ndarray:
     """An unsaved edit (a consolidation square in the lung); the labels after it."""
-    lung = np.array(window.document.labels) == 1
+    lung = np.array(window.session.document.labels) == 1
     rows, cols = np.nonzero(lung)
     square = np.zeros_like(lung)
     row, col = rows[len(rows) // 2], cols[len(cols) // 2]
     square[row - 3 : row + 4, col - 3 : col + 4] = True
-    assert window.document.paint(square, 3) > 0
-    assert window.has_unsaved_work
-    return np.array(window.document.labels)
+    assert window.session.document.paint(square, 3) > 0
+    assert window.session.has_unsaved_work
+    return np.array(window.session.document.labels)
 
 
 def test_a_failed_restore_keeps_the_autosaved_labels(window, qtbot, tmp_path, dialogs):
@@ -48,62 +50,62 @@ def test_a_failed_restore_keeps_the_autosaved_labels(window, qtbot, tmp_path, di
     moved = tmp_path / "moved" / sample_slice_path().name
     moved.parent.mkdir()
     shutil.copy(sample_slice_path(), moved)
-    assert window.open_path(moved)
+    assert window.files.open_path(moved)
     labels = _edit(window)
-    assert window.autosave()
+    assert window.files.autosave()
     moved.unlink()  # the crash; then the image is gone
     second = _second_window(qtbot, window, tmp_path, answer=True)
     try:
-        assert not second.offer_recovery()
-        assert not second.recovery_path.exists()
-        kept = list(window.recovery_dir.glob("unrestored-*.ctlsproj"))
+        assert not second.files.offer_recovery()
+        assert not second.files.recovery_path.exists()
+        kept = list(window.files.recovery_dir.glob("unrestored-*.ctlsproj"))
         assert len(kept) == 1
         assert str(kept[0]) in dialogs[-1][1] and "\n" not in dialogs[-1][1]
         np.testing.assert_array_equal(Project.load(kept[0]).labels, labels)
         # a second failure keeps both
-        shutil.copy(kept[0], second.recovery_path)
-        assert not second.offer_recovery()
-        assert len(list(window.recovery_dir.glob("unrestored-*.ctlsproj"))) == 2
+        shutil.copy(kept[0], second.files.recovery_path)
+        assert not second.files.offer_recovery()
+        assert len(list(window.files.recovery_dir.glob("unrestored-*.ctlsproj"))) == 2
     finally:
-        second.synthesis.shutdown()
+        second.live.controller.shutdown()
 
 
 def test_declining_a_restore_discards_the_recovery_file(window, qtbot, tmp_path):
     _edit(window)
-    assert window.autosave()
+    assert window.files.autosave()
     second = _second_window(qtbot, window, tmp_path, answer=False)
     try:
-        assert not second.offer_recovery()
-        assert not second.recovery_path.exists() and second.document is None
-        assert not list(window.recovery_dir.glob("unrestored-*"))
+        assert not second.files.offer_recovery()
+        assert not second.files.recovery_path.exists() and second.session is None
+        assert not list(window.files.recovery_dir.glob("unrestored-*"))
     finally:
-        second.synthesis.shutdown()
+        second.live.controller.shutdown()
 
 
 def test_the_autosave_timer_writes_the_recovery_file(window, qtbot):
-    window.autosave_timer.setInterval(20)
-    assert not window.recovery_path.exists()
+    window.files.autosave_timer.setInterval(20)
+    assert not window.files.recovery_path.exists()
     labels = _edit(window)
-    qtbot.waitUntil(window.recovery_path.exists, timeout=5000)
-    np.testing.assert_array_equal(Project.load(window.recovery_path).labels, labels)
+    qtbot.waitUntil(window.files.recovery_path.exists, timeout=5000)
+    np.testing.assert_array_equal(Project.load(window.files.recovery_path).labels, labels)
     assert "Autosaved" in window.statusBar().currentMessage()
     # nothing new since: the timer does not rewrite it
-    window.recovery_path.unlink()
+    window.files.recovery_path.unlink()
     qtbot.wait(100)
-    assert not window.recovery_path.exists()
+    assert not window.files.recovery_path.exists()
 
 
 def test_an_autosave_write_error_is_reported_and_retried(window, tmp_path):
     labels = _edit(window)
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the recovery folder should be")
-    good = window.recovery_dir
-    window.recovery_dir = blocked
-    assert not window.autosave()
+    good = window.files.recovery_dir
+    window.files.recovery_dir = blocked
+    assert not window.files.autosave()
     assert window.statusBar().currentMessage().startswith("Autosave failed")
-    window.recovery_dir = good
-    assert window.autosave()  # the failed write did not count as saved
-    np.testing.assert_array_equal(Project.load(window.recovery_path).labels, labels)
+    window.files.recovery_dir = good
+    assert window.files.autosave()  # the failed write did not count as saved
+    np.testing.assert_array_equal(Project.load(window.files.recovery_path).labels, labels)
 
 
 @pytest.mark.parametrize(
@@ -119,16 +121,16 @@ def test_a_damaged_or_newer_project_is_refused_in_one_line_and_the_work_stays(
     window, tmp_path, dialogs, mutate, says
 ):
     good = tmp_path / "good.ctlsproj"
-    assert window._write_project(good)
+    assert window.files.write_project(good)
     labels = _edit(window)
     data = mutate(json.loads(good.read_text()))
     bad = tmp_path / "bad.ctlsproj"
     bad.write_text(data if isinstance(data, str) else json.dumps(data))
-    assert not window.open_project(bad)
+    assert not window.files.open_project(bad)
     title, message = dialogs[-1]
     assert title == "Cannot open project" and says in message and "\n" not in message
-    np.testing.assert_array_equal(window.document.labels, labels)
-    assert window.has_unsaved_work and window.project_path == good
+    np.testing.assert_array_equal(window.session.document.labels, labels)
+    assert window.session.has_unsaved_work and window.session.project_path == good
 
 
 def test_closing_with_unsaved_work_asks_and_no_keeps_the_window_and_the_recovery_file(
@@ -137,29 +139,29 @@ def test_closing_with_unsaved_work_asks_and_no_keeps_the_window_and_the_recovery
     from PyQt6.QtGui import QCloseEvent
 
     _edit(window)
-    assert window.autosave()
+    assert window.files.autosave()
     questions = []
-    window._ask = lambda title, text: questions.append(title) or False
+    window.ask = lambda title, text: questions.append(title) or False
     event = QCloseEvent()
     window.closeEvent(event)
     assert questions == ["Unsaved changes"] and not event.isAccepted()
-    assert window.recovery_path.exists() and window.synthesis.thread.isRunning()
-    window._ask = lambda *_: True
+    assert window.files.recovery_path.exists() and window.live.controller.thread.isRunning()
+    window.ask = lambda *_: True
     event = QCloseEvent()
     window.closeEvent(event)
-    assert event.isAccepted() and not window.recovery_path.exists()
-    assert not window.synthesis.thread.isRunning()
+    assert event.isAccepted() and not window.files.recovery_path.exists()
+    assert not window.live.controller.thread.isRunning()
 
 
 def test_opening_another_image_with_unsaved_work_asks_first(window, tmp_path):
     labels = _edit(window)
     questions = []
-    window._ask = lambda title, text: questions.append(title) or False
-    assert not window.confirm_discard()
+    window.ask = lambda title, text: questions.append(title) or False
+    assert not window.files.confirm_discard()
     assert questions == ["Unsaved changes"]
-    np.testing.assert_array_equal(window.document.labels, labels)
-    assert window._write_project(tmp_path / "saved.ctlsproj")
-    assert window.confirm_discard() and questions == ["Unsaved changes"]  # saved: no question
+    np.testing.assert_array_equal(window.session.document.labels, labels)
+    assert window.files.write_project(tmp_path / "saved.ctlsproj")
+    assert window.files.confirm_discard() and questions == ["Unsaved changes"]  # saved: no question
 
 
 def test_an_export_names_the_model_that_made_the_shown_result(window, qtbot, tmp_path):
@@ -174,17 +176,16 @@ def test_an_export_names_the_model_that_made_the_shown_result(window, qtbot, tmp
 
     label_sha, inpaint_sha = file_sha("weights"), file_sha("inpaint_weights")
     assert label_sha != inpaint_sha
-    lung = np.array(window.document.labels) == 1
+    lung = np.array(window.session.document.labels) == 1
     spot = np.zeros_like(lung)
     rows, cols = np.nonzero(lung)
     spot[rows[len(rows) // 2], cols[len(cols) // 2]] = True
-    window.document.paint(spot, 3)
+    window.session.document.paint(spot, 3)
     for whole_lung, expected in ((False, inpaint_sha), (True, label_sha)):
-        window.whole_lung_action.setChecked(whole_lung)
-        window.toggle_whole_lung()
+        window.live.set_whole_lung(whole_lung)
         result = wait_for_latest(window, qtbot)
         assert (result.mask is None) == whole_lung
-        files = {f.name: f for f in window.export_slice(tmp_path / str(whole_lung))}
+        files = {f.name: f for f in window.files.export_slice(tmp_path / str(whole_lung))}
         record = json.loads(files["medseg-0085_export.json"].read_text())
         assert record["model_sha256"] == expected
         for what in ("synthetic", "composite"):

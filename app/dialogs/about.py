@@ -46,3 +46,17 @@ def show_about(parent, model_description: str = "", model_sha256: str = "") -> N
     from PyQt6.QtWidgets import QMessageBox
 
     QMessageBox.about(parent, "About CT Lesion Studio", about_html(model_description, model_sha256))
+
+
+def open_model_card(parent) -> bool:
+    """Open the shipped model card in the desktop's viewer; False (and one line) where it cannot."""
+    from PyQt6.QtCore import QUrl
+    from PyQt6.QtGui import QDesktopServices
+
+    from gan.paths import model_card_path
+
+    path = model_card_path()
+    if path.is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        return True
+    parent.show_error("Model card", f"{path}: cannot be opened here; read it in any text viewer")
+    return False

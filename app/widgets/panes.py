@@ -41,6 +41,7 @@ class PreviewView(QGraphicsView):
         self.message = ""
         self.values: np.ndarray | None = None
         self.rgb: np.ndarray | None = None
+        self.master: QGraphicsView | None = None  # the view this pane follows (on resize too)
 
     def show_message(self, text: str) -> None:
         """A note drawn over the pane in screen coordinates (whatever the zoom)."""
@@ -80,11 +81,21 @@ class PreviewView(QGraphicsView):
         self.item.setPixmap(QPixmap.fromImage(qimage2ndarray.gray2qimage(gray)))
 
     def follow(self, master: QGraphicsView) -> None:
-        """Take the master view's transform and visible scene area."""
-        self.scene().setSceneRect(master.sceneRect())
-        self.setTransform(master.transform())
-        center = master.mapToScene(master.viewport().rect().center())
-        self.centerOn(center)
+        """Show the part of the slice the master view shows, fitted into this pane (a pane of
+        another shape shows a little more around it, never less). With the canvas fitted, every
+        pane shows the whole slice as large as it fits; zoom and pan stay in step."""
+        slice_rect = master.sceneRect()
+        visible = master.mapToScene(master.viewport().rect()).boundingRect()
+        shown = visible.intersected(slice_rect)
+        if shown.isEmpty():  # panned right off the slice: show the same empty area
+            shown = visible
+        self.scene().setSceneRect(slice_rect.united(visible))
+        self.fitInView(shown, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.master is not None:
+            self.follow(self.master)
 
     def set_scene_size(self, width: int, height: int) -> None:
         self.scene().setSceneRect(QRectF(0, 0, width, height))

@@ -14,7 +14,7 @@ from PyQt6.QtWidgets import (
     QGraphicsView,
 )
 
-from app.document import MaskDocument
+from app.document import MaskDocument, Region
 from app.tools import TOOLS, PolygonTool, Tool
 from gan.ctio import Window, window_to_unit
 from gan.labels import CLASS_COLOURS, NUM_CLASSES
@@ -77,6 +77,8 @@ class CanvasView(QGraphicsView):
         self._windowing = None
         self._space_down = False
         self._painting = False
+        self._overlay_pixmap: QPixmap | None = None
+        self.fitted = True  # the whole slice shown: kept so on resize (fit); zoom or pan ends it
 
     # ------------------------------------------------------------------ content
     def set_content(self, pixels: np.ndarray, document: MaskDocument, window: Window) -> None:
@@ -84,8 +86,9 @@ class CanvasView(QGraphicsView):
         self.document = document
         self.window = window
         self._tools = {name: cls(document) for name, cls in TOOLS.items()}
-        document.subscribe(lambda _region: self.refresh_overlay())
+        document.subscribe(self.refresh_overlay)
         self.refresh_image()
+        self._overlay_pixmap = None
         self.refresh_overlay()
         self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
         self.fit()
@@ -101,13 +104,24 @@ class CanvasView(QGraphicsView):
         gray = np.round((window_to_unit(self.pixels, self.window) + 1) * 127.5).astype(np.uint8)
         self._image_item.setPixmap(QPixmap.fromImage(qimage2ndarray.gray2qimage(gray)))
 
-    def refresh_overlay(self) -> None:
+    def refresh_overlay(self, region: Region = None) -> None:
+        """Redraw the label overlay; only the ``region`` bounding box of a change (a brush dab
+        touches a few hundred pixels of a 512² slice), or all of it where ``region`` is None."""
         if self.document is None:
             return
-        rgba = overlay_rgba(
-            np.asarray(self.document.labels), self.opacity if self.overlay_visible else 0.0
-        )
-        self._overlay_item.setPixmap(QPixmap.fromImage(qimage2ndarray.array2qimage(rgba)))
+        labels = np.asarray(self.document.labels)
+        opacity = self.opacity if self.overlay_visible else 0.0
+        if region is None or self._overlay_pixmap is None:
+            rgba = overlay_rgba(labels, opacity)
+            self._overlay_pixmap = QPixmap.fromImage(qimage2ndarray.array2qimage(rgba))
+        else:
+            r0, r1, c0, c1 = region
+            patch = overlay_rgba(labels[r0:r1, c0:c1], opacity)
+            painter = QPainter(self._overlay_pixmap)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            painter.drawImage(c0, r0, qimage2ndarray.array2qimage(np.ascontiguousarray(patch)))
+            painter.end()
+        self._overlay_item.setPixmap(self._overlay_pixmap)
 
     def set_opacity(self, opacity: float) -> None:
         self.opacity = float(opacity)
@@ -147,11 +161,15 @@ class CanvasView(QGraphicsView):
         self._update_cursor_item(None)
 
     def fit(self) -> None:
+        """Show the whole slice; it stays fitted as the window resizes until the user zooms or
+        pans."""
+        self.fitted = True
         if self.pixels is not None:
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self.viewChanged.emit()
 
     def zoom(self, factor: float) -> None:
+        self.fitted = False
         self.scale(factor, factor)
         self.viewChanged.emit()
 
@@ -161,7 +179,10 @@ class CanvasView(QGraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.viewChanged.emit()
+        if self.fitted:
+            self.fit()
+        else:
+            self.viewChanged.emit()
 
     @property
     def painting(self) -> bool:
@@ -244,6 +265,7 @@ class CanvasView(QGraphicsView):
         if self._panning is not None:
             delta = event.position() - self._panning
             self._panning = event.position()
+            self.fitted = False
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(delta.y()))
             return

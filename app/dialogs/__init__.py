@@ -1,0 +1,1 @@
+"""The editor's dialogs: import labels, batch export, variants, about."""
