@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Iterable
 
 import torch
 from torch.nn import functional as F
@@ -280,11 +281,30 @@ def _oasis_train_step(
     return StepLosses(*(float(t.detach()) for t in (d_loss, g_adv, g_fm, g_loss, g_l1)))
 
 
+#: the paper's Adam settings (§IV-A): make_optimizers' defaults, and train's --lr/--beta1/--beta2
+PAPER_LR = 2e-4
+PAPER_BETAS = (0.5, 0.999)
+
+
 def make_optimizers(
-    generator: torch.nn.Module, discriminator: torch.nn.Module, lr: float = 2e-4, betas=(0.5, 0.999)
+    generator: torch.nn.Module | Iterable[torch.nn.Parameter],
+    discriminator: torch.nn.Module | Iterable[torch.nn.Parameter],
+    lr: float = PAPER_LR,
+    betas: tuple[float, float] = PAPER_BETAS,
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam for G and D with the paper's settings (lr 2e-4, betas 0.5 / 0.999)."""
+    """Adam for G and D (by default the paper's lr 2e-4, betas 0.5 / 0.999): the one place the
+    cGAN's optimizers are built, for the training CLI, the benchmarks and the tests.
+
+    Each argument is a module (all its parameters) or the parameters to train, in order: the
+    training CLI passes one stage's share of G (``training_cli.train.trainable_parameters``; G1
+    alone in the global stage). Each optimizer has one parameter group in that order, which is the
+    order a checkpoint's optimizer state is matched to the parameters by.
+    """
+
+    def params(x):
+        return x.parameters() if isinstance(x, torch.nn.Module) else x
+
     return (
-        torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
-        torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
+        torch.optim.Adam(params(generator), lr=lr, betas=betas),
+        torch.optim.Adam(params(discriminator), lr=lr, betas=betas),
     )

@@ -24,13 +24,21 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gan.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
-from gan.config import LossConfig, ModelConfig, get_preset
+from gan.config import (
+    DISCRIMINATOR_KINDS,
+    GENERATOR_MODES,
+    PRESETS,
+    LossConfig,
+    ModelConfig,
+    get_preset,
+)
 from gan.ctio import unit_to_uint8, write_png
 from gan.data import AugmentedSlices, sample_seed
 from gan.fsutil import atomic_write_text
@@ -39,7 +47,7 @@ from gan.models import GlobalLocalGenerator, build_discriminator
 from gan.models.generator import STAGES
 from gan.resample import resize_image
 from gan.synthesizer import autocast_context, cpu_has_native_bf16, resolve_device
-from gan.training import StepLosses, train_step
+from gan.training import PAPER_BETAS, PAPER_LR, StepLosses, make_optimizers, train_step
 from training_cli.data_source import load_slices
 from training_cli.distributed import (
     DistInfo,
@@ -59,53 +67,136 @@ class TrainingError(RuntimeError):
     """A training run cannot start or continue; the message says why, in one line."""
 
 
+@dataclasses.dataclass(frozen=True)
+class CliFlag:
+    """How a TrainOptions field appears on the ``train`` command line.
+
+    The flag is ``--`` + the field's name with ``-`` for ``_``; its type and default are the
+    field's. A ``bool`` field that defaults to False is a switch (``--compile``), one that defaults
+    to True is turned off by ``--no-NAME`` (``--no-bf16``; ``help`` says what that flag does), and
+    a ``bool | None`` one takes ``on`` or ``off`` (None: not given). ``%(default)s`` in ``help``
+    shows the default.
+    """
+
+    help: str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+
+def _option(default, help: str, *, choices=None, metavar: str | None = None):
+    """A TrainOptions field that ``train`` sets with a flag (see :class:`CliFlag`)."""
+    return dataclasses.field(default=default, metadata={"cli": CliFlag(help, choices, metavar)})
+
+
+def _internal(default, why: str):
+    """A TrainOptions field with no flag; ``why`` says why it is not user-settable."""
+    return dataclasses.field(default=default, metadata={"cli": None, "why": why})
+
+
 @dataclasses.dataclass
 class TrainOptions:
-    """Everything that defines a run. Defaults follow the paper (§IV-A, Table I)."""
+    """Everything that defines a run. Defaults follow the paper (§IV-A, Table I).
 
-    data: str = ""
-    out: str = "runs/lite"
-    preset: str = "lite"
-    mode: str = "label"
-    ids: str | None = None
-    stage: str = "all"
-    epochs_global: int = 20
-    epochs_local: int = 20
-    epochs_joint: int = 20
-    samples_per_epoch: int = 12000
-    batch_size: int = 16
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_fm: float = 10.0
-    lambda_l1: float = 0.0
-    gan_loss: str = "bce"
-    #: DiffAugment on D's inputs: comma-separated parts of gan.diffaugment.POLICIES ("" = off)
-    diffaugment: str = ""
-    #: decay of an exponential moving average of G's weights, exported instead of G (0 = off)
-    ema: float = 0.0
-    size: int | None = None
-    #: override the preset's generator upsampling ("transposed" or "resize"; None = the preset's)
-    upsample: str | None = None
-    #: override the preset's noise inputs (None = the preset's)
-    noise: bool | None = None
-    #: override the preset's discriminator ("patch" or "oasis"; None = the preset's)
-    discriminator: str | None = None
-    seed: int = 0
-    workers: int = 2
-    device: str = "auto"
-    bf16: bool = True
-    cpu_bf16: bool = False
-    tf32: bool = True
-    channels_last: bool = False
-    compile: bool = False
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    log_every: int = 10
-    max_steps: int | None = None
-    init_generator: str | None = None
-    cache_dir: str | None = None
-    progress: bool = True
+    This is the one list of ``train``'s options: each field's metadata holds its flag's help text
+    (and choices), from which :func:`add_train_arguments` builds the parser, in this order; a field
+    made with :func:`_internal` has no flag. A run's ``training_options.json`` and checkpoints
+    store these fields by name (:meth:`from_dict`), so renaming one breaks resuming old runs.
+    """
+
+    data: str = _option("", "data folder (medseg-ct100 layout) or a .npz cache from `prepare`")
+    ids: str | None = _option(None, "split file: the slice ids to train on, one per line")
+    out: str = _option("runs/lite", "run folder (default %(default)s)")
+    preset: str = _option(
+        "lite",
+        "network: paper (46 M G params), lite (half widths, 11.5 M), lite-texture (lite "
+        "with resize-conv upsampling and noise inputs, for texture), tiny (tests)",
+        choices=tuple(PRESETS),
+    )
+    mode: str = _option(
+        "label",
+        "label: G sees the label map only (the paper); inpaint: label map + the real image "
+        "with an edit-shaped region blanked + its mask, and regenerates that region only",
+        choices=GENERATOR_MODES,
+    )
+    stage: str = _option(
+        "all",
+        "all = the paper's schedule: G1 alone at 256^2, then G2 alone at 512^2, then jointly",
+        choices=(*STAGES, "all"),
+    )
+    epochs_global: int = _option(20, "epochs of the global stage (default %(default)s)")
+    epochs_local: int = _option(20, "epochs of the local stage (default %(default)s)")
+    epochs_joint: int = _option(20, "epochs of the joint stage (default %(default)s)")
+    samples_per_epoch: int = _option(12000, "augmented samples per epoch (paper Table I: 12,000)")
+    batch_size: int = _option(16, "global batch, split over processes (paper: 16)")
+    lr: float = _option(
+        PAPER_LR,
+        "Adam learning rate (paper: 2e-4; constant for the first half of each stage's epochs, "
+        "then linear decay to zero)",
+    )
+    beta1: float = _option(PAPER_BETAS[0], "Adam beta1 (paper: 0.5)")
+    beta2: float = _option(PAPER_BETAS[1], "Adam beta2 (paper: 0.999)")
+    lambda_fm: float = _option(10.0, "feature-matching weight (paper: 10)")
+    lambda_l1: float = _option(
+        0.0,
+        "weight of an L1 term (not in the paper) over the pixels the composite takes from G: "
+        "inside the mask for --mode inpaint, the lung for --mode label (default 0: off)",
+    )
+    diffaugment: str = _option(
+        "",
+        "DiffAugment on everything D sees, real and synthetic alike (not in the paper): "
+        "comma-separated translation, cutout, color (default: off)",
+        metavar="PARTS",
+    )
+    ema: float = _option(
+        0.0,
+        "keep an exponential moving average of G's weights with this decay (e.g. 0.999) and "
+        "export it instead of G (not in the paper; default 0: off)",
+    )
+    gan_loss: str = _option("bce", "cGAN loss (paper: bce, eq. 2)", choices=("bce", "hinge"))
+    size: int | None = _option(
+        None, "model resolution (default: the preset's, 512 for paper and lite)"
+    )
+    upsample: str | None = _option(
+        None,
+        "override the preset's upsampling: transposed convs (the paper's) or "
+        "nearest-neighbour resize + conv (no checkerboard)",
+        choices=("transposed", "resize"),
+    )
+    noise: bool | None = _option(
+        None,
+        "override the preset's per-pixel noise inputs (a source of texture; off in the paper)",
+    )
+    discriminator: str | None = _option(
+        None,
+        "override the preset's discriminator: the multi-resolution 70x70 PatchGAN (the "
+        "paper's) or OASIS's per-pixel segmenter of the image (fake or one of the 4 classes)",
+        choices=DISCRIMINATOR_KINDS,
+    )
+    seed: int = _option(
+        0, "seed of the initial weights, the data order and the augmentation (default %(default)s)"
+    )
+    workers: int = _option(2, "data-loader processes per GPU")
+    device: str = _option("auto", "auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    bf16: bool = _option(True, "fp32 on CUDA instead of bf16 autocast")
+    cpu_bf16: bool = _option(
+        False, "bf16 autocast on the CPU too (faster on CPUs with native bf16)"
+    )
+    tf32: bool = _option(True, "disable TF32 matmuls on CUDA")
+    channels_last: bool = _option(False, "channels-last memory format")
+    compile: bool = _option(False, "torch.compile G and D")
+    checkpoint_every: int = _option(500, "steps between checkpoints")
+    keep_last: int = _option(3, "periodic checkpoints to keep")
+    log_every: int = _option(10, "steps between metrics-log lines")
+    max_steps: int | None = _option(None, "stop (with a checkpoint) after this many steps in all")
+    init_generator: str | None = _option(
+        None,
+        "warm-start G from a checkpoint, an exported .safetensors or 'default' (the shipped "
+        "label model); a label generator can start an inpaint one (new input channels start at 0)",
+    )
+    cache_dir: str | None = _option(
+        None, "where data-folder caches go (default ~/.cache/ct-lesion-studio)"
+    )
+    progress: bool = _option(True, "no progress bar")
 
     def stages(self) -> list[str]:
         if self.stage == "all":
@@ -152,6 +243,72 @@ class TrainOptions:
     def from_dict(cls, data: dict) -> TrainOptions:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: train's flags that are not TrainOptions fields, each shown in --help before the field named
+_EXTRA_FLAGS = {
+    "preset": (
+        "--resume",
+        {"metavar": "RUN_DIR", "help": "continue a run exactly where its last checkpoint left it"},
+    ),
+    "epochs_global": (
+        "--epochs",
+        {"type": int, "help": "epochs of every stage, in place of the three below (paper: 20)"},
+    ),
+}
+
+
+def _is_on_off(field: dataclasses.Field) -> bool:
+    """A ``bool | None`` field: its flag takes ``on`` or ``off``."""
+    hint = typing.get_type_hints(TrainOptions)[field.name]
+    return hint is not bool and bool in typing.get_args(hint)
+
+
+def _flag_arguments(field: dataclasses.Field) -> tuple[str, dict]:
+    """The flag and ``add_argument`` keywords of a TrainOptions field (see :class:`CliFlag`)."""
+    flag: CliFlag = field.metadata["cli"]
+    hint = typing.get_type_hints(TrainOptions)[field.name]
+    name = "--" + field.name.replace("_", "-")
+    kwargs: dict = {"dest": field.name, "default": field.default, "help": flag.help}
+    if hint is bool:
+        if field.default:
+            name = "--no-" + field.name.replace("_", "-")
+        kwargs["action"] = "store_false" if field.default else "store_true"
+    elif _is_on_off(field):
+        kwargs["choices"] = ["on", "off"]
+    else:  # int, float or str, maybe | None
+        kwargs["type"] = next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
+        if flag.choices is not None:
+            kwargs["choices"] = list(flag.choices)
+        if flag.metavar is not None:
+            kwargs["metavar"] = flag.metavar
+    return name, kwargs
+
+
+def cli_fields() -> list[dataclasses.Field]:
+    """The TrainOptions fields that ``train`` has a flag for, in --help order."""
+    return [f for f in dataclasses.fields(TrainOptions) if f.metadata.get("cli") is not None]
+
+
+def add_train_arguments(parser) -> None:
+    """``train``'s flags: one per TrainOptions field (:func:`cli_fields`), and --resume, --epochs."""
+    for field in cli_fields():
+        if field.name in _EXTRA_FLAGS:
+            extra, kwargs = _EXTRA_FLAGS[field.name]
+            parser.add_argument(extra, **kwargs)
+        name, kwargs = _flag_arguments(field)
+        parser.add_argument(name, **kwargs)
+
+
+def train_options_from_args(args) -> TrainOptions:
+    """The TrainOptions that parsed ``train`` flags ask for (``--epochs N`` sets every stage's)."""
+    values = {}
+    for field in cli_fields():
+        value = getattr(args, field.name)
+        values[field.name] = value == "on" if _is_on_off(field) and value is not None else value
+    if args.epochs is not None:
+        values.update({f"epochs_{stage}": args.epochs for stage in STAGES})
+    return TrainOptions(**values)
 
 
 @dataclasses.dataclass
@@ -556,10 +713,11 @@ class Trainer:
             loader_kwargs["persistent_workers"] = False
         while self.progress.stage_index < len(self.stages):
             stage = self.stages[self.progress.stage_index]
-            params = trainable_parameters(self.generator, stage)
-            opt_g = torch.optim.Adam(params, lr=opts.lr, betas=(opts.beta1, opts.beta2))
-            opt_d = torch.optim.Adam(
-                self.discriminator.parameters(), lr=opts.lr, betas=(opts.beta1, opts.beta2)
+            opt_g, opt_d = make_optimizers(
+                trainable_parameters(self.generator, stage),  # this stage's share of G only
+                self.discriminator,
+                lr=opts.lr,
+                betas=(opts.beta1, opts.beta2),
             )
             self._opt_stage_index = self.progress.stage_index
             resume = self._resume_opt_state
