@@ -318,13 +318,12 @@ class EditSession:
     # ------------------------------------------------------------------ editing
     def auto_lung(self) -> str | None:
         """Replace the lung by the derived one (lesions kept); why not, where it is implausible."""
-        from gan.lung import derive_lung_mask, lung_problem
+        from gan.labels import lesion_mask_from_label_map
+        from gan.lung import labels_for_slice
 
-        lesions = self.labels >= GGO
-        lung = derive_lung_mask(self.ct, lesion_mask=lesions)
-        problem = lung_problem(self.ct, lung, lesions)
+        derived, problem = labels_for_slice(self.ct, lesion_mask_from_label_map(self.labels))
         if problem is None:
-            self.document.set_lung(lung)
+            self.document.set_lung(derived > BACKGROUND)
         return problem
 
     def select_at(self, row: int, col: int) -> int:

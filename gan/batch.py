@@ -20,23 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from gan.ctio import (
-    LUNG_WINDOW,
     CTSlice,
     read_label_image,
     read_nifti_volume,
     read_raster,
-    unit_to_uint8,
-    window_to_unit,
     write_png,
 )
-from gan.export import LICENCE, Provenance
+from gan.export import LICENCE, Provenance, export_png
 from gan.fsutil import atomic_write_text
 from gan.labels import (
     LABEL_MAP_CONVENTION,
-    label_map_from_lesions,
-    lung_region,
+    LABEL_MAP_CONVENTION_TEXT,
     validate_lesion_mask,
 )
+from gan.lung import labels_for_slice
 
 MANIFEST_FIELDS = [
     "name",
@@ -65,13 +62,6 @@ class BatchInput:
     lung_problem: str | None = None
 
 
-def _derived_label_map(ct: CTSlice, lesions: np.ndarray) -> tuple[np.ndarray, str | None]:
-    from gan.lung import derive_lung_mask, lung_problem
-
-    lung = derive_lung_mask(ct, lesion_mask=lesions)
-    return label_map_from_lesions(lesions, lung), lung_problem(ct, lung, lesions)
-
-
 def folder_inputs(folder: Path, ids: list[str] | None = None) -> Iterator[BatchInput]:
     """Slices of a folder in the medseg-ct100 layout, as label maps (lung derived)."""
     from gan.data import folder_ids
@@ -86,7 +76,7 @@ def folder_inputs(folder: Path, ids: list[str] | None = None) -> Iterator[BatchI
             f"{folder.name}/images/{slice_id}.png",
             None,
             ct,
-            *_derived_label_map(ct, lesions),
+            *labels_for_slice(ct, lesions),
         )
 
 
@@ -115,7 +105,7 @@ def nifti_inputs(pairs: list[tuple[Path, Path]]) -> Iterator[BatchInput]:
                 affine=affine,
             )
             yield BatchInput(
-                f"{stem}_{k:04d}", image_path.name, k, ct, *_derived_label_map(ct, lesion)
+                f"{stem}_{k:04d}", image_path.name, k, ct, *labels_for_slice(ct, lesion)
             )
 
 
@@ -177,7 +167,7 @@ def run_batch(
     (``images/``, ``labels/``) or "nnunet" (``imagesTr/NAME_0000.png``, ``labelsTr/NAME.png``).
     An input with a ``lung_problem`` is skipped: ``note`` gets one line for it, and
     ``skipped_inputs.csv`` lists it."""
-    from gan.compose import composite_into_nonlung
+    from gan.compose import Compositor
 
     if layout not in ("flat", "nnunet"):
         raise ValueError(f"unknown layout {layout!r}; flat or nnunet")
@@ -190,6 +180,7 @@ def run_batch(
     done = {row["name"] for row in rows}
     written = skipped = 0
     implausible: list[dict] = []
+    compositor = Compositor()  # an input's variants share its lung: the feather weights are kept
     for index, item in enumerate(inputs):
         if item.lung_problem is not None:
             # synthesizing from it would fill the lung region with a grey patch, or the body
@@ -217,21 +208,20 @@ def run_batch(
             sample_seed = seed * 1_000_003 + index * 1_009 + variant
             spacing = item.ct.spacing[1] if item.ct.spacing else None
             labels, params = augment_label_map(item.label_map, sample_seed, spacing)
-            window = LUNG_WINDOW if item.ct.is_hu else item.ct.default_window()
-            synthetic = synthesizer.synthesize(labels, seed=sample_seed)  # its texture, too
-            real = window_to_unit(item.ct.pixels, window)
-            composite = composite_into_nonlung(synthetic, real, lung_region(labels), feather_px)
+            output = synthesizer.synthesize(labels, seed=sample_seed)  # its texture, too
+            composed = compositor.compose(item.ct, output, labels, feather_px=feather_px)
             image_name = f"{name}_0000.png" if layout == "nnunet" else f"{name}.png"
-            write_png(
+            # written as the app exports a composite: the same window and provenance text
+            export_png(
                 out / image_dir / image_name,
-                unit_to_uint8(composite),
-                # the same provenance text as an exported composite (one place builds it)
-                text=Provenance(synthesizer.sha256, sample_seed, "composite").png_text(),
+                composed.composite,
+                item.ct,
+                Provenance(synthesizer.sha256, sample_seed, "composite"),
             )
             write_png(
                 out / label_dir / f"{name}.png",
                 labels,
-                text={"LabelConvention": "0 background, 1 lung, 2 GGO, 3 consolidation"},
+                text={"LabelConvention": LABEL_MAP_CONVENTION_TEXT},
             )
             rows.append(
                 {
@@ -244,7 +234,7 @@ def run_batch(
                     "image": f"{image_dir}/{image_name}",
                     "labels": f"{label_dir}/{name}.png",
                     "model_sha256": synthesizer.sha256,
-                    "label_convention": "0 background, 1 lung, 2 GGO, 3 consolidation",
+                    "label_convention": LABEL_MAP_CONVENTION_TEXT,
                     "licence": LICENCE,
                 }
             )
@@ -276,7 +266,8 @@ def _finish(out: Path, rows: list[dict], layout: str, implausible: list[dict]) -
         record.update(
             {
                 "channel_names": {"0": "CT"},
-                "labels": {"background": 0, "lung": 1, "GGO": 2, "consolidation": 3},
+                # nnU-Net's form of the convention: name -> value
+                "labels": {v: int(k) for k, v in LABEL_MAP_CONVENTION["values"].items()},
                 "file_ending": ".png",
             }
         )

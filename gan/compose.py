@@ -94,6 +94,36 @@ class Compositor:
             real, np.float32
         )
 
+    def compose_arrays(
+        self,
+        synthetic: np.ndarray,
+        real: np.ndarray,
+        labels: np.ndarray,
+        mask: np.ndarray | None = None,
+        feather_px: float = 0.0,
+    ) -> Composed:
+        """The per-mode composite of two images in the same units and shape (the slice's own, or
+        the [-1, 1] of training data): inpaint mode where a region ``mask`` is given (``real``
+        outside it, exactly), else label mode with the lung of ``labels`` feathered by
+        ``feather_px``. :meth:`compose` is this in the slice's units."""
+        from gan.inpaint import paste
+
+        synthetic = np.asarray(synthetic, np.float32)
+        real = np.asarray(real, np.float32)
+        if synthetic.shape != real.shape or np.shape(labels) != real.shape:
+            raise ValueError(
+                f"shapes differ: synthetic {synthetic.shape}, real {real.shape}, "
+                f"labels {np.shape(labels)}"
+            )
+        if mask is not None:
+            region = np.asarray(mask, bool)
+            if region.shape != real.shape:
+                raise ValueError(f"mask {region.shape} and image {real.shape} differ in size")
+            return Composed(synthetic, paste(synthetic, real, region), region, "inpaint")
+        lung = lung_region(labels)
+        composite = self(synthetic, real, lung, feather_px)
+        return Composed(synthetic, composite, self.weights(lung, feather_px) > 0, "label")
+
     def compose(
         self,
         ct: CTSlice,
@@ -102,26 +132,17 @@ class Compositor:
         mask: np.ndarray | None = None,
         feather_px: float = 0.0,
     ) -> Composed:
-        """``output`` (the generator's image, [-1, 1], the slice's shape) composed into ``ct``:
-        inpaint mode where a region ``mask`` is given, else label mode with the lung of
-        ``labels`` feathered by ``feather_px``."""
-        from gan.inpaint import paste
-
+        """``output`` (the generator's image, [-1, 1], the slice's shape) composed into ``ct``, in
+        its units: inpaint mode where a region ``mask`` is given, else label mode with the lung of
+        ``labels`` feathered by ``feather_px`` (see :meth:`compose_arrays`)."""
         output = np.asarray(output, np.float32)
         if output.shape != ct.shape or np.shape(labels) != ct.shape:
             raise ValueError(
                 f"shapes differ: output {output.shape}, labels {np.shape(labels)}, slice {ct.shape}"
             )
-        synthetic = ct.from_model_range(output)
-        if mask is not None:
-            region = np.asarray(mask, bool)
-            if region.shape != ct.shape:
-                raise ValueError(f"mask {region.shape} and slice {ct.shape} differ in size")
-            composite = paste(synthetic, ct.pixels, region)
-            return Composed(synthetic, composite, region, "inpaint")
-        lung = lung_region(labels)
-        composite = self(synthetic, ct.pixels, lung, feather_px)
-        return Composed(synthetic, composite, self.weights(lung, feather_px) > 0, "label")
+        if mask is not None and np.shape(mask) != ct.shape:
+            raise ValueError(f"mask {np.shape(mask)} and slice {ct.shape} differ in size")
+        return self.compose_arrays(ct.from_model_range(output), ct.pixels, labels, mask, feather_px)
 
 
 def compose(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan.labels import NUM_CLASSES, label_map_from_lesions, validate_label_map, validate_lesion_mask
+from gan.labels import NUM_CLASSES, validate_label_map, validate_lesion_mask
 from gan.resample import resize_image_np, resize_label_map_np
 
 
@@ -101,7 +101,7 @@ class SliceSet:
         ``stats``, if given, accumulates lesion pixel counts and how many fall inside the derived
         lung before lesion pixels are forced in."""
         from gan.ctio import read_label_image, read_raster
-        from gan.lung import derive_lung_mask
+        from gan.lung import derive_lung_mask, labels_for_slice
 
         folder = Path(folder)
         available = folder_ids(folder)
@@ -120,11 +120,11 @@ class SliceSet:
                 raise DataFolderError(
                     f"{slice_id}: image {ct.shape} and lesion mask {lesions.shape} differ"
                 )
-            lung = derive_lung_mask(ct)
             if stats is not None:
-                stats.add(lesions, lung)
-            # lesion pixels are lung by definition: the conversion forces them in
-            label_map = label_map_from_lesions(lesions, lung)
+                # coverage is of the lung as derived, before the lesion pixels are forced in
+                stats.add(lesions, derive_lung_mask(ct))
+            # lesion pixels are lung by definition: the one recipe forces them in
+            label_map = labels_for_slice(ct, lesions).label_map
             images.append(resize_image_np(ct.to_model_range(), (size, size)))
             label_maps.append(resize_label_map_np(label_map, (size, size)))
         return cls(wanted, np.stack(images).astype(np.float32), np.stack(label_maps))

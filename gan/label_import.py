@@ -22,18 +22,20 @@ from gan.ctio import CTSlice, file_kind, read_label_image
 from gan.labels import (
     CONSOLIDATION,
     GGO,
+    LABEL_MAP_CONVENTION_TEXT,
+    LESION_MASK_CONVENTION,
     LUNG,
     LabelFormatError,
     binary_mask_from_0_255,
-    label_map_from_lesions,
+    convention_text,
     validate_label_map,
     validate_lesion_mask,
 )
 from gan.messages import error_line
 
 CONVENTIONS = {
-    "label_map": "Label map (0 background, 1 lung, 2 GGO, 3 consolidation)",
-    "lesion_mask": "MedSeg lesion mask (0 background, 1 GGO, 2 consolidation; lung derived)",
+    "label_map": f"Label map ({LABEL_MAP_CONVENTION_TEXT})",
+    "lesion_mask": f"MedSeg lesion mask ({convention_text(LESION_MASK_CONVENTION)}; lung derived)",
     "binary": "Binary mask (0/255 or 0/1) of one class",
     "dicom_seg": "DICOM Segmentation (segments mapped by their labels)",
 }
@@ -74,7 +76,7 @@ def build_label_map(
     binary_class: int = GGO,
 ) -> np.ndarray:
     """The label map the import would produce for ``ct`` (nothing is changed here)."""
-    from gan.lung import derive_lung_mask
+    from gan.lung import labels_for_slice
 
     values = file.values
     if values.shape != ct.shape:
@@ -86,7 +88,7 @@ def build_label_map(
         return validate_label_map(values, what=file.path.name).copy()
     if convention == "lesion_mask":
         lesions = validate_lesion_mask(values, what=file.path.name)
-        return label_map_from_lesions(lesions, derive_lung_mask(ct, lesion_mask=lesions))
+        return labels_for_slice(ct, lesions).label_map
     if convention == "binary":
         mask = binary_mask_from_0_255(values, what=file.path.name)
         out = np.array(current, np.uint8, copy=True)

@@ -37,6 +37,15 @@ LESION_MASK_CONVENTION = {
 }
 
 
+def convention_text(convention: dict) -> str:
+    """A convention's values in one line: ``0 background, 1 lung, ...``."""
+    return ", ".join(f"{k} {v}" for k, v in convention["values"].items())
+
+
+#: :data:`LABEL_MAP_CONVENTION` in one line, for PNG text, NIfTI descriptions and CSV columns.
+LABEL_MAP_CONVENTION_TEXT = convention_text(LABEL_MAP_CONVENTION)
+
+
 class LabelFormatError(ValueError):
     """A label file holds values that do not fit the convention it is read as."""
 
@@ -56,7 +65,7 @@ def _check_values(array: np.ndarray, allowed: int, what: str, convention: dict) 
     bad = found[(found < 0) | (found >= allowed)]
     if bad.size:
         shown = ", ".join(str(int(v)) for v in found[:12]) + (" ..." if found.size > 12 else "")
-        legend = ", ".join(f"{k} {v}" for k, v in convention["values"].items())
+        legend = convention_text(convention)
         hint = ""
         if set(int(v) for v in found) <= {0, 255}:
             hint = " This looks like a binary 0/255 mask: import it as a binary mask and pick its class."

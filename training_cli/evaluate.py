@@ -187,19 +187,25 @@ def compute_report(
     With ``masks`` (N, H, W) the synthetic images count inside the masks only (masked evaluation).
     ``realism``: add C2ST and periodicity (training_cli/realism.py) on what the composite shows:
     the lung interior, or the masked regions."""
-    from gan.compose import composite_into_nonlung
-    from gan.inpaint import paste, seam_score
+    from gan.compose import Compositor
+    from gan.inpaint import seam_score
+    from gan.labels import lung_region
     from training_cli import metrics as M
 
     real01 = (np.asarray(real, np.float64) + 1) / 2
-    lung = np.asarray(label_maps) > 0
+    lung = lung_region(label_maps)
     region = lung if masks is None else np.asarray(masks, bool)
-    if masks is None:
-        complemented = np.stack(
-            [composite_into_nonlung(s, r, m) for s, r, m in zip(synthetic, real, lung, strict=True)]
-        )
-    else:
-        complemented = paste(synthetic, real, region)
+    # composed as everywhere else (gan/compose.py): the hard paste into the real non-lung area, or
+    # the real image with only the mask regenerated
+    compositor = Compositor()
+    complemented = np.stack(
+        [
+            compositor.compose_arrays(
+                synthetic[i], real[i], label_maps[i], None if masks is None else region[i]
+            ).composite
+            for i in range(len(synthetic))
+        ]
+    )
     comp01 = (complemented.astype(np.float64) + 1) / 2
     # lung-only reads what the method puts in the lung: all of it synthetic, or the masked composite
     synth01 = comp01 if masks is not None else (np.asarray(synthetic, np.float64) + 1) / 2

@@ -94,7 +94,9 @@ def compose_figure(
 
     rows = []
     for k, slice_id in enumerate(ids):
-        composite = compositor(synthetic[k], real[k], label_maps[k] > 0, feather_px)
+        composite = compositor.compose_arrays(
+            synthetic[k], real[k], label_maps[k], feather_px=feather_px
+        ).composite
         labels = cv2.resize(colorize(label_maps[k]), (tile, tile), interpolation=cv2.INTER_NEAREST)
         tiles = [labels, gray(real[k]), gray(synthetic[k]), gray(composite)]
         names = [f"{slice_id}: labels", "real", "synthetic", "composite"]
@@ -120,7 +122,8 @@ def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarr
     """edited labels | real | whole-lung composite (paper) | inpainted, one row per slice."""
     import cv2
 
-    from gan.inpaint import changed_region, margin_px, paste
+    from gan.compose import Compositor
+    from gan.inpaint import changed_region, margin_px
     from gan.labels import colorize
 
     edited = seeded_edits(label_maps)
@@ -133,7 +136,6 @@ def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarr
     generated = inpainter.synthesize_batch(
         edited, stage=args.stage, images=real, masks=regions, seeds=seeds
     )
-    inpainted = paste(generated, real, regions)
     tile = args.tile
 
     def gray(x, outline=None):
@@ -147,14 +149,18 @@ def edit_figure(ids, label_maps, real, synthesizer, inpainter, args) -> np.ndarr
             cv2.drawContours(rgb, contours, -1, (255, 220, 0), 1)
         return rgb
 
-    from gan.compose import Compositor
-
     compositor = Compositor()
     rows = []
     for k, slice_id in enumerate(ids):
-        composite = compositor(whole[k], real[k], edited[k] > 0, args.feather)
+        # the two modes side by side, each composed as the app composes it
+        composite = compositor.compose_arrays(
+            whole[k], real[k], edited[k], feather_px=args.feather
+        ).composite
+        inpainted = compositor.compose_arrays(
+            generated[k], real[k], edited[k], regions[k]
+        ).composite
         labels = cv2.resize(colorize(edited[k]), (tile, tile), interpolation=cv2.INTER_NEAREST)
-        tiles = [labels, gray(real[k]), gray(composite), gray(inpainted[k], regions[k])]
+        tiles = [labels, gray(real[k]), gray(composite), gray(inpainted, regions[k])]
         names = [
             f"{slice_id}: edited labels",
             "real",

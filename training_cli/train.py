@@ -42,7 +42,7 @@ from gan.config import (
 from gan.ctio import unit_to_uint8, write_png
 from gan.data import AugmentedSlices, sample_seed
 from gan.fsutil import atomic_write_text
-from gan.labels import colorize, one_hot_torch
+from gan.labels import LABEL_MAP_CONVENTION, colorize, one_hot_torch
 from gan.models import GlobalLocalGenerator, build_discriminator
 from gan.models.generator import STAGES
 from gan.resample import resize_image
@@ -576,7 +576,7 @@ class Trainer:
                 "ids": self.slices.ids,
                 "resolution": self.slices.size,
             },
-            "label_convention": {"0": "background", "1": "lung", "2": "GGO", "3": "consolidation"},
+            "label_convention": dict(LABEL_MAP_CONVENTION["values"]),
             "git_commit": git_commit(),
             "world_size": self.info.world_size,
             "device": str(self.device),

@@ -199,3 +199,13 @@ def test_a_failed_load_drops_the_old_model(engine, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever the reader raises; the old one is gone
         engine.load(str(bad), "cpu")
     assert engine.synthesizer is None and engine.model is None
+
+
+def test_auto_lung_restores_the_derived_lung_and_keeps_the_lesions(session):
+    lesions = session.labels >= GGO
+    before = session.labels.copy()
+    session.document.replace(np.where(lesions, session.labels, 0).astype(np.uint8), "erase lung")
+    assert not (session.labels == LUNG).any()
+    assert session.auto_lung() is None
+    np.testing.assert_array_equal(session.labels >= GGO, lesions)  # lesions as they were
+    np.testing.assert_array_equal(session.labels > 0, before > 0)  # the lung derived at open

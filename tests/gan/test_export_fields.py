@@ -205,7 +205,7 @@ def test_png_and_nifti_text_name_the_convention_and_the_software(exported):
         "Licence": LICENCE,
     }
     descrip = nib.load(folder / "slice_labels.nii.gz").header["descrip"].item().decode()
-    assert descrip == "CT Lesion Studio labels: 0 bg 1 lung 2 GGO 3 consolidation"
+    assert descrip == "CT Lesion Studio labels: 0 background, 1 lung, 2 GGO, 3 consolidation"
 
 
 def test_without_a_seed_the_provenance_says_none():
