@@ -36,11 +36,11 @@ SCOPES: dict[str, tuple[str, list[str]]] = {
     # the compose path: feather weights, the caching Compositor, the plain composite, and the
     # inpaint paste (the generator's masked input and the paste of its output)
     "compose": (
-        "gan/synthesizer.py, gan/inpaint.py",
+        "gan/compose.py, gan/synthesizer.py, gan/inpaint.py",
         [
-            "gan.synthesizer.xǁCompositorǁ*",
-            "gan.synthesizer.x_feather_weights__mutmut_*",
-            "gan.synthesizer.x_composite_into_nonlung__mutmut_*",
+            "gan.compose.xǁCompositorǁ*",
+            "gan.compose.x_feather_weights__mutmut_*",
+            "gan.compose.x_composite_into_nonlung__mutmut_*",
             "gan.synthesizer.xǁSynthesizerǁinpaint__mutmut_*",
             "gan.inpaint.x_paste__mutmut_*",
             "gan.inpaint.x_inpaint_condition__mutmut_*",

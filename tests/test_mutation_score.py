@@ -30,8 +30,8 @@ def test_scores_count_timeouts_as_killed_and_leave_out_mutants_no_test_reaches(t
 def test_the_compose_scope_takes_the_compositor_and_paste_but_not_the_rest_of_their_files():
     report = summarise(
         {
-            "gan.synthesizer.xǁCompositorǁweights__mutmut_1": 1,
-            "gan.synthesizer.x_feather_weights__mutmut_2": 1,
+            "gan.compose.xǁCompositorǁweights__mutmut_1": 1,
+            "gan.compose.x_feather_weights__mutmut_2": 1,
             "gan.inpaint.x_paste__mutmut_3": 0,
             "gan.synthesizer.x_resolve_device__mutmut_1": 0,
             "gan.inpaint.x_dilate__mutmut_1": 0,
