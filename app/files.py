@@ -330,4 +330,6 @@ class Files(QObject):
     def batch_export_dialog(self) -> None:
         from app.dialogs.batch_export import BatchExportDialog
 
-        BatchExportDialog(str(self.settings.value("weights", "default")), self.window).exec()
+        weights = str(self.settings.value("weights", "default"))
+        inpaint_weights = str(self.settings.value("inpaint_weights", "default"))
+        BatchExportDialog(weights, self.window, inpaint_weights=inpaint_weights).exec()

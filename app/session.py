@@ -287,8 +287,9 @@ class EditSession:
         (or None) and seeds (each variant its own texture too)."""
         from gan.batch import augment_label_map
 
-        spacing = self.spacing[1] if self.spacing else None
-        maps = [augment_label_map(self.labels, base_seed + i, spacing)[0] for i in range(count)]
+        maps = [
+            augment_label_map(self.labels, base_seed + i, self.spacing)[0] for i in range(count)
+        ]
         contexts = [self.inpaint_context(margin_mm, m) for m in maps] if inpainting else None
         return maps, contexts, list(range(base_seed, base_seed + count))
 

@@ -7,7 +7,7 @@ Commands::
     evaluate  Table-II metrics (FID, KID, PSNR, SSIM, RMSE) on complemented and lung-only images
     synth     one label map -> one synthetic slice (and its composite), headless
     export    checkpoint -> generator-only safetensors + JSON config + SHA-256
-    batch     synthetic training data for curators: K augmented samples per input, with a manifest
+    batch     synthetic training data for curators: K samples per input (inpaint, procedural, whole lung)
     split     a seeded train/test split of a data folder, stratified by lesion class and area
     figure    label | real | synthetic | composite rows for some slices, as one PNG
     utility   does synthetic data help segmentation? U-Nets on real vs real + synthetic slices
@@ -35,8 +35,9 @@ EXAMPLES = {
     "synth": "python -m training_cli synth --checkpoint model.safetensors --image slice.png "
     "--labels labels.png --out synthetic.png --composite-out composite.png",
     "export": "python -m training_cli export --checkpoint runs/lite/checkpoints/final.pt --out lite.safetensors --fp16",
-    "batch": "python -m training_cli batch --checkpoint lite.safetensors --data ../shared/data/medseg-ct100 "
-    "--ids train.txt --per-input 8 --layout nnunet --out synthetic/",
+    "batch": "python -m training_cli batch --data ../shared/data/medseg-ct100 "
+    "--ids train.txt --per-input 8 --layout nnunet --out synthetic/\n"
+    "  torchrun --nproc_per_node 2 -m training_cli batch --synthesis procedural --data DATA --out synthetic/",
     "figure": "python -m training_cli figure --checkpoint default --data ../shared/data/medseg-ct100 "
     "--ids resources/splits/test.txt --rows 6 --out docs/test_slices.png",
     "utility": "python -m training_cli utility --data ../shared/data/medseg-ct100 --checkpoint default "

@@ -29,9 +29,10 @@ class DistInfo:
         return self.world_size > 1
 
 
-def setup_distributed(device_type: str) -> DistInfo:
+def setup_distributed(device_type: str, timeout_minutes: float = 10) -> DistInfo:
     """Initialise the process group when launched by torchrun (NCCL on CUDA with a GPU per
-    process, else gloo)."""
+    process, else gloo). ``timeout_minutes``: how long a collective (a barrier) waits for the
+    slowest rank before failing."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistInfo()
     info = DistInfo(
@@ -45,7 +46,7 @@ def setup_distributed(device_type: str) -> DistInfo:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
         if per_node <= torch.cuda.device_count():
             backend = "nccl"
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=timeout_minutes))
     return info
 
 

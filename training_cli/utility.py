@@ -5,8 +5,12 @@ Protocol (identical for every arm; only the training set differs):
 * the split is the model's: its training slices feed synthesis and segmenter training, its test
   slices are used for testing only (the command refuses a model whose recorded training slices
   include a test slice);
-* synthetic slices come from the batch exporter (``gan.batch.run_batch``): augmented label maps of
-  the training slices, synthesized and composited into the real non-lung area;
+* synthetic slices come from the batch exporter (``gan.batch.run_batch``), of one or more kinds
+  (``--synthesis``): ``whole-lung`` (augmented label maps of the training slices, synthesized and
+  composited into the real non-lung area; the default), ``inpaint`` (the training slices' lesions
+  edited, the changed region inpainted) and ``procedural`` (the same edits, a non-learned texture
+  fitted on the training slices: the control). Every kind runs the same arms with the same seeds
+  and shares the 0 % arm; the report compares their paired changes (``synthesis.png``);
 * ``replace f``: round(f * N) of the N real training slices are swapped for as many synthetic ones;
   ``add f``: round(f * N) synthetic slices are added to the N real ones. Subsets are nested (the
   synthetic slices of 10 % are among those of 20 %) and chosen with ``--seed``; the 0 % arm is the
@@ -50,7 +54,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = SegmenterOptions()
     p.add_argument("--data", required=True, help="data folder in the medseg-ct100 layout")
     p.add_argument(
-        "--checkpoint", default="default", help="generator: checkpoint, export, or 'default'"
+        "--checkpoint",
+        default="default",
+        help="whole-lung generator (label mode): checkpoint, export, or 'default'",
+    )
+    p.add_argument(
+        "--synthesis",
+        default="whole-lung",
+        help="kinds of synthetic slices, comma-separated, each run through the same arms (the 0 %% "
+        "arm and the seeds shared): whole-lung (the paper's, default), inpaint (lesions edited, "
+        "the changed region inpainted into the real slice), procedural (the same edits, a "
+        "non-learned texture: does the GAN matter?)",
+    )
+    p.add_argument(
+        "--inpaint-checkpoint",
+        default="default",
+        help="inpaint generator: checkpoint, export, or 'default'",
+    )
+    p.add_argument(
+        "--procedural-fit-slices",
+        type=int,
+        default=32,
+        help="procedural: fit the texture on this many training slices (default 32)",
     )
     p.add_argument(
         "--experiment",
@@ -129,6 +154,20 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
+def parse_synthesis(text: str) -> list[str]:
+    """``--synthesis``: the kinds, in the order given, each once."""
+    from gan.batch import SYNTHESIS_KINDS
+
+    kinds = list(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in SYNTHESIS_KINDS]
+    if unknown or not kinds:
+        raise ValueError(
+            f"--synthesis: unknown kind(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(SYNTHESIS_KINDS)}"
+        )
+    return kinds
+
+
 def model_training_ids(weights: Path) -> tuple[list[str] | None, str | None]:
     """The slice ids a generator was trained on, from its export sidecar or checkpoint options:
     (ids, split file) or (None, None) where the model does not record them."""
@@ -159,12 +198,13 @@ def model_training_ids(weights: Path) -> tuple[list[str] | None, str | None]:
     return None, str(ids_file)
 
 
-def resolve_split(split: str | None, weights: Path) -> dict:
-    """Train and test ids and where they came from; refuses overlap with the model's slices."""
+def resolve_split(split: str | None, weights: Path | None) -> dict:
+    """Train and test ids and where they came from; refuses overlap with the model's slices
+    (``weights`` None: no learned model, the procedural generator alone)."""
     from gan.data import read_split_file
     from gan.paths import resources_dir
 
-    model_ids, model_ids_file = model_training_ids(weights)
+    model_ids, model_ids_file = model_training_ids(weights) if weights else (None, None)
     if split:
         folder = Path(split)
     elif model_ids_file and (Path(model_ids_file).parent / "test.txt").is_file():
@@ -239,29 +279,37 @@ def hardware_description(device) -> str:
     return f"CPU: {name}, {torch.get_num_threads()} threads"
 
 
-def synthetic_pool(args, synthesizer, train_ids: list[str], per_input: int, size: int, progress):
+def synthetic_pool(
+    args, generator, train_ids: list[str], per_input: int, size: int, progress, edits=None
+):
     """``per_input`` synthetic slices per training slice via the batch exporter (none if 0;
-    resumable in ``OUT/synthetic-MODEL-lungV``), read back at ``size``. Returns (SliceSet,
-    source slice ids)."""
-    from gan.batch import folder_inputs, read_manifest, run_batch
+    resumable in ``OUT/synthetic-[KIND-]ID-lungV``), read back at ``size``. ``generator`` sets the
+    kind (:func:`gan.batch.synthesis_kind`). Returns (SliceSet, source slice ids)."""
+    from gan.batch import folder_inputs, read_manifest, run_batch, synthesis_kind
     from gan.ctio import read_label_image, read_raster
     from gan.data import SliceSet
     from gan.lung import DERIVATION_VERSION
 
+    kind = synthesis_kind(generator)
+    identity = generator_identity(generator, kind, edits)
     # keyed by what the slices depend on, so a rerun never mixes slices of another model or lung
-    out = Path(args.out) / f"synthetic-{synthesizer.sha256[:12]}-lung{DERIVATION_VERSION}"
+    prefix = "" if kind == "whole-lung" else f"{kind}-"
+    out = Path(args.out) / f"synthetic-{prefix}{identity[:12]}-lung{DERIVATION_VERSION}"
     if per_input > 0:
         run_batch(
             folder_inputs(Path(args.data), train_ids),
-            synthesizer,
+            generator,
             out,
             per_input=per_input,
             seed=args.seed,
             progress=progress,
+            edits=edits,
         )
     rows = read_manifest(out / "manifest.csv")
     allowed = {f"{i}_v{v:02d}" for i in train_ids for v in range(max(per_input, 1))}
-    rows = [r for r in rows if r["name"] in allowed and r["model_sha256"] == synthesizer.sha256]
+    column = "generator_params" if kind == "procedural" else "model_sha256"
+    made_by = generator.params_json() if kind == "procedural" else generator.sha256
+    rows = [r for r in rows if r["name"] in allowed and r[column] == made_by]
     rows.sort(key=lambda r: r["name"])
     if not rows:
         return None, []
@@ -270,6 +318,29 @@ def synthetic_pool(args, synthesizer, train_ids: list[str], per_input: int, size
     pool = SliceSet([r["name"] for r in rows], images.astype(np.float32), labels.astype(np.uint8))
     sources = [r["name"].rsplit("_v", 1)[0] for r in rows]
     return pool.resized(size), sources
+
+
+def generator_identity(generator, kind: str, edits=None) -> str:
+    """What a kind's synthetic slices depend on besides the data and seed, as a SHA-256: the
+    model (whole lung), the model and the edits (inpaint), the parameters and the edits."""
+    if kind == "whole-lung":
+        return generator.sha256
+    from gan.batch import EditOptions
+
+    made_by = generator.sha256 if kind == "inpaint" else generator.params_json()
+    record = {"generator": made_by, "edits": (edits or EditOptions()).as_dict()}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def generator_description(generator, kind: str) -> dict:
+    if kind == "procedural":
+        return {"generator": generator.name, "parameters_sha256": generator.sha256,
+                "fit_slices": generator.fit_slices}  # fmt: skip
+    return {
+        "generator": _shown(generator.weights),
+        "sha256": generator.sha256,
+        "preset": generator.config.preset,
+    }
 
 
 def protocol_key(protocol: dict) -> str:
@@ -307,8 +378,29 @@ def run(args: argparse.Namespace) -> int:
     opts = SegmenterOptions(
         channels=channels, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr
     )
-    synthesizer = Synthesizer(args.checkpoint, device=str(device), mode="label")
-    split = resolve_split(args.split, synthesizer.weights)
+    kinds = parse_synthesis(args.synthesis)
+    generators: dict = {}
+    if "whole-lung" in kinds:
+        generators["whole-lung"] = Synthesizer(args.checkpoint, device=str(device), mode="label")
+    if "inpaint" in kinds:
+        generators["inpaint"] = Synthesizer(
+            args.inpaint_checkpoint, device=str(device), mode="inpaint"
+        )
+    models = list(generators.values())
+    split = resolve_split(args.split, models[0].weights if models else None)
+    for model in models[1:]:
+        resolve_split(split["folder"], model.weights)  # refuses a model trained on test slices
+    if "procedural" in kinds:
+        import gan.batch
+
+        # its intensities and spectra come from the training slices alone
+        fit_ids = gan.batch.spread(split["train"], args.procedural_fit_slices)
+        generators["procedural"] = gan.batch.fit_procedural(
+            gan.batch.folder_inputs(Path(args.data), fit_ids), args.procedural_fit_slices
+        )
+    from gan.batch import EditOptions
+
+    edits = EditOptions()
     out = Path(args.out)
     (out / "arms").mkdir(parents=True, exist_ok=True)
 
@@ -321,22 +413,29 @@ def run(args: argparse.Namespace) -> int:
     arms = arm_list(args.experiment, fractions)
     needed = max((round(f * len(real)) for _, f in arms), default=0)
     per_input = max(1, math.ceil(needed / len(split["train"])))
-    with tqdm(
-        total=len(split["train"]) * per_input if needed else 0,
-        desc="synthesis",
-        unit="slice",
-        disable=args.no_progress or not needed,
-    ) as bar:
-        pool, pool_sources = synthetic_pool(
-            args, synthesizer, split["train"], per_input if needed else 0, size, bar.update
-        )
-    leaked = sorted(set(pool_sources) & set(split["test"]))
-    if leaked:  # cannot happen by construction; a guard against future changes
-        raise ValueError(f"test slices reached synthesis: {', '.join(leaked[:5])}")
-    n_synthetic = len(pool) if pool is not None else 0
+    pools: dict = {}
+    for kind in kinds:
+        with tqdm(
+            total=len(split["train"]) * per_input if needed else 0,
+            desc=f"synthesis ({kind})",
+            unit="slice",
+            disable=args.no_progress or not needed,
+        ) as bar:
+            pool, pool_sources = synthetic_pool(
+                args,
+                generators[kind],
+                split["train"],
+                per_input if needed else 0,
+                size,
+                bar.update,
+                edits,
+            )
+        leaked = sorted(set(pool_sources) & set(split["test"]))
+        if leaked:  # cannot happen by construction; a guard against future changes
+            raise ValueError(f"test slices reached synthesis: {', '.join(leaked[:5])}")
+        pools[kind] = pool
 
-    protocol = {
-        "checkpoint_sha256": synthesizer.sha256,
+    base = {
         "train": split["train"],
         "test": split["test"],
         "size": size,
@@ -344,16 +443,33 @@ def run(args: argparse.Namespace) -> int:
         "folds": args.folds,
         "segmenter": opts.as_dict(),
         "selection_seed": args.seed,
-        "synthetic": pool.ids if pool is not None else [],
         "device_type": device.type,
         "lung_derivation": DERIVATION_VERSION,
     }
-    key = protocol_key(protocol)
+    keys = {}
+    for kind in kinds:
+        pool = pools[kind]
+        protocol = {**base, "synthetic": pool.ids if pool is not None else []}
+        if kind == "whole-lung":
+            protocol["checkpoint_sha256"] = generators[kind].sha256
+        else:
+            protocol.update(
+                synthesis=kind, generator=generator_identity(generators[kind], kind, edits)
+            )
+        keys[kind] = protocol_key(protocol)
+    # the 0 % arm is the same network whatever the kind: trained once, keyed without synthesis
+    # (a whole-lung run alone keys it as it always has, so its earlier arms stay valid)
+    keys[None] = keys["whole-lung"] if kinds == ["whole-lung"] else protocol_key(base)
+    jobs = [(None, e, f) for e, f in arms if e == "real"]
+    jobs += [(kind, e, f) for kind in kinds for e, f in arms if e != "real"]
     results: list[dict] = []
     with tqdm(
-        total=len(arms) * len(seeds), desc="arms", unit="arm", disable=args.no_progress
+        total=len(jobs) * len(seeds), desc="arms", unit="arm", disable=args.no_progress
     ) as bar:
-        for experiment, fraction in arms:
+        for kind, experiment, fraction in jobs:
+            pool = pools[kind] if kind is not None else None
+            n_synthetic = len(pool) if pool is not None else 0
+            key = keys[kind]
             real_idx, syn_idx = arm_composition(
                 len(real),
                 n_synthetic,
@@ -361,14 +477,16 @@ def run(args: argparse.Namespace) -> int:
                 fraction,
                 args.seed,
             )
+            prefix = "" if kind in (None, "whole-lung") else f"{kind}-"
+            what = experiment if kind is None else f"{kind} {experiment}"
             for seed in seeds:
-                path = out / "arms" / f"{experiment}-{fraction:.2f}-seed{seed}.json"
+                path = out / "arms" / f"{prefix}{experiment}-{fraction:.2f}-seed{seed}.json"
                 cached = _read_json(path)
                 if cached and cached.get("protocol_key") == key:
-                    results.append(cached)
+                    results.append({**cached, "synthesis": kind})
                     bar.update(1)
                     continue
-                bar.set_postfix_str(f"{experiment} {fraction:.0%} seed {seed}")
+                bar.set_postfix_str(f"{what} {fraction:.0%} seed {seed}")
                 images = np.concatenate(
                     [real.images[real_idx]] + ([pool.images[syn_idx]] if len(syn_idx) else [])
                 )
@@ -377,17 +495,18 @@ def run(args: argparse.Namespace) -> int:
                     + ([pool.label_maps[syn_idx]] if len(syn_idx) else [])
                 )
 
-                def on_epoch(done, total, arm=f"{experiment} {fraction:.0%} seed {seed}"):
+                def on_epoch(done, total, arm=f"{what} {fraction:.0%} seed {seed}"):
                     bar.set_postfix_str(f"{arm}: epoch {done}/{total}")
 
                 net, record = train_segmenter(images, labels, opts, seed, device, on_epoch)
                 predictions = predict(net, test_images, device, batch_size=opts.batch_size)
                 fold_rows = []
                 for k, fold in enumerate(folds):
-                    bar.set_postfix_str(f"{experiment} {fraction:.0%} seed {seed}: fold {k + 1}")
+                    bar.set_postfix_str(f"{what} {fraction:.0%} seed {seed}: fold {k + 1}")
                     fold_rows.append(fold_scores(predictions[fold], test_targets[fold]))
                 result = {
                     "protocol_key": key,
+                    "synthesis": kind,
                     "experiment": experiment,
                     "fraction": fraction,
                     "seed": seed,
@@ -405,7 +524,13 @@ def run(args: argparse.Namespace) -> int:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
 
-    summary = summarize(results, args.experiment)
+    summary = []
+    for kind in kinds:
+        rows = summarize([r for r in results if r["synthesis"] in (None, kind)], args.experiment)
+        summary += [{"synthesis": kind, **r} for r in rows]
+    first = kinds[0]
+    described = {kind: generator_description(generators[kind], kind) for kind in kinds}
+    lead = next((k for k in kinds if k != "procedural"), None)
     meta = {
         "command": "python -m training_cli utility",
         "data": str(args.data),
@@ -423,10 +548,20 @@ def run(args: argparse.Namespace) -> int:
         "seeds": seeds,
         "selection_seed": args.seed,
         "resolution": size,
-        "generator": _shown(synthesizer.weights),
-        "generator_sha256": synthesizer.sha256,
-        "generator_preset": synthesizer.config.preset,
-        "synthetic_slices_made": n_synthetic,
+        "synthesis": kinds,
+        "synthetic": {
+            kind: {
+                **described[kind],
+                "slices_made": len(pools[kind]) if pools[kind] is not None else 0,
+                **({"edits": edits.as_dict()} if kind != "whole-lung" else {}),
+            }
+            for kind in kinds
+        },
+        # the learned model first named (the whole-lung one where it runs): as reports had it
+        "generator": described[lead]["generator"] if lead else described[first]["generator"],
+        "generator_sha256": generators[lead].sha256 if lead else generators[first].sha256,
+        "generator_preset": described[lead]["preset"] if lead else "procedural",
+        "synthetic_slices_made": len(pools[first]) if pools[first] is not None else 0,
         "synthetic_per_training_slice": per_input,
         "lung_derivation": DERIVATION_VERSION,
         "segmenter": opts.as_dict(),
@@ -435,7 +570,8 @@ def run(args: argparse.Namespace) -> int:
         "torch": torch.__version__,
         "monai": _monai_version(),
         "note": NOT_THE_PAPERS_DATA,
-        "protocol_key": key,
+        "protocol_key": keys[first],
+        "protocol_keys": {str(k): v for k, v in keys.items()},
     }
     write_report(out, meta, summary, results)
     print(format_markdown(meta, summary))
@@ -540,6 +676,96 @@ def _pct(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{100 * value:.2f}"
 
 
+KIND_TEXT = {
+    "whole-lung": "the whole lung synthesized from augmented label maps of the training slices "
+    "and composited into their real non-lung area (the paper's)",
+    "inpaint": "the training slices' lesions edited, only the changed region (plus a margin) "
+    "regenerated by the inpainting model in the real slice",
+    "procedural": "the same lesion edits, the changed region rendered by a non-learned texture "
+    "(per-class Gaussian noise fitted on the training slices, after Hu et al.): the control",
+}
+
+
+def _generator_lines(meta: dict) -> list[str]:
+    kinds = meta.get("synthesis") or ["whole-lung"]
+    if kinds == ["whole-lung"]:
+        return [
+            f"- Generator: `{meta['generator']}` ({meta['generator_preset']}, SHA-256 "
+            f"{meta['generator_sha256'][:12]}...); {meta['synthetic_slices_made']} synthetic "
+            "slices from augmented label maps of the training slices (batch exporter)."
+        ]
+    lines = []
+    for kind in kinds:
+        made = meta["synthetic"][kind]
+        if kind == "procedural":
+            by = (
+                f"{made['generator']} fitted on {made['fit_slices']} training slices "
+                f"(parameters SHA-256 {made['parameters_sha256'][:12]}...)"
+            )
+        else:
+            by = f"`{made['generator']}` ({made['preset']}, SHA-256 {made['sha256'][:12]}...)"
+        lines.append(
+            f"- Synthesis {kind}: {KIND_TEXT[kind]}; {by}; {made['slices_made']} slices "
+            "(batch exporter)."
+        )
+    return lines
+
+
+def comparison(summary: list[dict]) -> list[dict]:
+    """Which kind helps: one row per (kind, experiment, fraction > 0) with the paired change in
+    Dice per class against the shared 0 % arm, its 95 % CI over seeds, and the verdict."""
+    from training_cli.segmenter import CLASSES
+
+    rows = []
+    dice = [r for r in summary if r["metric"] == "dice" and r["fraction"] > 0]
+    kinds = list(dict.fromkeys(r.get("synthesis", "whole-lung") for r in summary))
+    keys = sorted(
+        {(r.get("synthesis", "whole-lung"), r["experiment"], r["fraction"]) for r in dice},
+        key=lambda k: (k[1], k[2], kinds.index(k[0])),
+    )
+    for kind, exp, fraction in keys:
+        cells = {
+            r["class"]: r
+            for r in dice
+            if (r.get("synthesis", "whole-lung"), r["experiment"], r["fraction"])
+            == (kind, exp, fraction)
+        }
+        row = {"synthesis": kind, "experiment": exp, "fraction": fraction}
+        for cls in CLASSES:
+            r = cells[cls]
+            row[cls] = {
+                "dice": r["mean"],
+                "change_vs_0": r["change_vs_0"],
+                "change_ci95_seeds": r["change_ci95_seeds"],
+                "verdict": verdict(r),
+            }
+        rows.append(row)
+    return rows
+
+
+def comparison_markdown(rows: list[dict]) -> list[str]:
+    from training_cli.segmenter import CLASSES
+
+    names = {"ggo": "GGO", "consolidation": "Consolidation", "infection": "Infection"}
+    lines = [
+        "## Which kind of synthetic data helps?",
+        "",
+        "Change in Dice (points) against the shared real-only arm, paired by seed, ± the 95 % CI "
+        "over seeds; better / worse only where that CI excludes zero.",
+        "",
+        "| Experiment | Synthetic | Kind | "
+        + " | ".join(f"{names[c]} change" for c in CLASSES)
+        + " | Infection verdict |",
+        "|---|---|---|" + "---|" * len(CLASSES) + "---|",
+    ]
+    for row in rows:
+        cells = [row["experiment"], f"{row['fraction']:.0%}", row["synthesis"]]
+        cells += [_change(row[c]) for c in CLASSES]
+        cells.append(row["infection"]["verdict"])
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def format_markdown(meta: dict, summary: list[dict]) -> str:
     from training_cli.segmenter import CLASSES, METRICS
 
@@ -555,9 +781,7 @@ def format_markdown(meta: dict, summary: list[dict]) -> str:
         f"{meta['n_train_slices']} training slices (synthesis and segmenter training only), "
         f"{meta['n_test_slices']} test slices x {meta['test_augment']} augmentations = "
         f"{meta['n_test_images']} test images in {meta['folds']} disjoint folds.",
-        f"- Generator: `{meta['generator']}` ({meta['generator_preset']}, SHA-256 "
-        f"{meta['generator_sha256'][:12]}...); {meta['synthetic_slices_made']} synthetic slices "
-        "from augmented label maps of the training slices (batch exporter).",
+        *_generator_lines(meta),
         f"- Segmenter: MONAI U-Net {meta['segmenter']['channels']}, {meta['segmenter']['epochs']} "
         f"epochs, batch {meta['segmenter']['batch_size']}, Adam {meta['segmenter']['lr']}, "
         f"the paper's augmentation; at {meta['resolution']}x{meta['resolution']}; seeds "
@@ -569,13 +793,21 @@ def format_markdown(meta: dict, summary: list[dict]) -> str:
         "- Cells: mean over seeds and folds, +- the 95 % CI over folds (the paper's +-). "
         "Dice is pooled over a fold's pixels.",
     ]
-    for exp in ("replace", "add"):
-        rows = [r for r in summary if r["experiment"] == exp]
+    kinds = meta.get("synthesis") or ["whole-lung"]
+    several = len(kinds) > 1
+    if several:
+        lines += ["", *comparison_markdown(comparison(summary))]
+    for kind, exp in ((k, e) for k in kinds for e in ("replace", "add")):
+        rows = [
+            r
+            for r in summary
+            if r["experiment"] == exp and r.get("synthesis", "whole-lung") == kind
+        ]
         if not rows:
             continue
         table = {(r["fraction"], r["class"], r["metric"]): r for r in rows}
         fractions = sorted({r["fraction"] for r in rows})
-        lines += ["", f"## {titles[exp]}", ""]
+        lines += ["", f"## {titles[exp]}" + (f": {kind} synthetic slices" if several else ""), ""]
         head = ["Synthetic", "Real + synth"] + [
             f"{names[c]} {m[:4].title() if m != 'dice' else 'Dice'} (%)"
             for c in CLASSES
@@ -664,12 +896,16 @@ def write_report(out: Path, meta: dict, summary: list[dict], results: list[dict]
     from gan.fsutil import atomic_write_text
     from training_cli.segmenter import CLASSES, METRICS
 
+    kinds = meta.get("synthesis") or ["whole-lung"]
     atomic_write_text(out / "report.md", format_markdown(meta, summary))
-    _write_json(out / "report.json", {**meta, "summary": summary})
+    _write_json(
+        out / "report.json", {**meta, "summary": summary, "comparison": comparison(summary)}
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
         ["experiment", "fraction", "seed", "n_real", "n_synthetic", "fold", "class", *METRICS]
+        + ["synthesis"]
     )
     for r in results:
         for k, fold in enumerate(r["folds"]):
@@ -678,9 +914,90 @@ def write_report(out: Path, meta: dict, summary: list[dict], results: list[dict]
                     [r["experiment"], r["fraction"], r["seed"], r["n_real"], r["n_synthetic"], k]
                     + [cls]
                     + [_fmt(fold[cls][m]) for m in METRICS]
+                    # the shared real-only arm belongs to every kind
+                    + [r.get("synthesis") or "shared"]
                 )
     atomic_write_text(out / "report.csv", buffer.getvalue())
-    plot_dice(summary, out / "dice.png")
+    for i, kind in enumerate(kinds):
+        rows = [r for r in summary if r.get("synthesis", "whole-lung") == kind]
+        plot_dice(rows, out / ("dice.png" if i == 0 else f"dice-{kind}.png"))
+    if len(kinds) > 1:
+        plot_comparison(comparison(summary), out / "synthesis.png")
+
+
+def plot_comparison(rows: list[dict], out: Path, width: int = 1100) -> Path:
+    """The paired change in infection Dice against the synthetic fraction, one line per kind of
+    synthetic data with its 95 % CI over seeds as bars, one panel per experiment; zero marked.
+    Drawn with OpenCV, like the other figures."""
+    import cv2
+
+    from gan.fsutil import atomic_write_bytes
+
+    colours = [(200, 80, 20), (40, 150, 40), (130, 40, 130), (20, 120, 200)]
+    experiments = [e for e in ("replace", "add") if any(r["experiment"] == e for r in rows)]
+    kinds = list(dict.fromkeys(r["synthesis"] for r in rows))
+    pw, ph = width // max(1, len(experiments)), 440
+    canvas = np.full((ph, pw * max(1, len(experiments)), 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    values = [0.0]
+    for r in rows:
+        d, ci = _z(r["infection"]["change_vs_0"]), _z(r["infection"]["change_ci95_seeds"])
+        values += [d - ci, d + ci]
+    lo, hi = min(values) - 0.01, max(values) + 0.01
+    left, right, top, bottom = 60, pw - 40, 40, ph - 60
+    for k, exp in enumerate(experiments):
+        panel = canvas[:, k * pw : (k + 1) * pw]
+        fractions = sorted({r["fraction"] for r in rows if r["experiment"] == exp})
+        x1 = max(fractions[-1], 0.1)
+
+        def px(f, v, x1=x1):
+            x = left + f / x1 * (right - left)
+            y = bottom - (min(max(v, lo), hi) - lo) / (hi - lo) * (bottom - top)
+            return int(round(x)), int(round(y))
+
+        cv2.rectangle(panel, (left, top), (right, bottom), (150, 150, 150), 1)
+        for v in np.linspace(lo, hi, 5):
+            y = px(0, v)[1]
+            cv2.line(panel, (left, y), (right, y), (235, 235, 235), 1)
+            cv2.putText(panel, f"{100 * v:+.1f}", (8, y + 4), font, 0.4, (60, 60, 60), 1)
+        y0 = px(0, 0.0)[1]
+        cv2.line(panel, (left, y0), (right, y0), (120, 120, 120), 1)
+        for f in fractions:
+            x = px(f, lo)[0]
+            cv2.putText(panel, f"{f:.0%}", (x - 12, bottom + 18), font, 0.4, (60, 60, 60), 1)
+        title = "replace real with synthetic" if exp == "replace" else "add synthetic to real"
+        cv2.putText(panel, f"Infection Dice change (points) vs 0 %: {title}", (left, 25), font,
+                    0.5, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+        for j, kind in enumerate(kinds):
+            colour = colours[j % len(colours)]
+            mine = sorted(
+                (r for r in rows if r["experiment"] == exp and r["synthesis"] == kind),
+                key=lambda r: r["fraction"],
+            )
+            pts = []
+            for r in mine:
+                d = r["infection"]["change_vs_0"]
+                if d is None or not np.isfinite(d):
+                    continue
+                # kinds side by side at one fraction, so their bars do not hide each other
+                x, y = px(r["fraction"], d)
+                x = int(round(x + 6 * (j - (len(kinds) - 1) / 2)))
+                ci = r["infection"]["change_ci95_seeds"]
+                if ci is not None and np.isfinite(ci):
+                    cv2.line(panel, (x, px(0, d - ci)[1]), (x, px(0, d + ci)[1]), colour, 1)
+                cv2.circle(panel, (x, y), 4, colour, -1, cv2.LINE_AA)
+                pts.append((x, y))
+            if len(pts) > 1:
+                cv2.polylines(panel, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
+            cv2.putText(panel, kind, (left + 10 + 130 * j, ph - 30), font, 0.45, colour, 1,
+                        cv2.LINE_AA)  # fmt: skip
+        cv2.putText(panel, "bars: 95 % CI over seeds (paired by seed)", (left, ph - 10), font,
+                    0.4, (90, 90, 90), 1, cv2.LINE_AA)  # fmt: skip
+    ok, data = cv2.imencode(".png", canvas)
+    if not ok:
+        raise OSError(f"{out}: PNG encoding failed")
+    atomic_write_bytes(out, data.tobytes())
+    return out
 
 
 def _fmt(value) -> str:

@@ -209,3 +209,17 @@ def test_auto_lung_restores_the_derived_lung_and_keeps_the_lesions(session):
     assert session.auto_lung() is None
     np.testing.assert_array_equal(session.labels >= GGO, lesions)  # lesions as they were
     np.testing.assert_array_equal(session.labels > 0, before > 0)  # the lung derived at open
+
+
+def test_variants_augment_with_the_slices_row_and_column_spacing(session, monkeypatch):
+    """Grow and shrink margins are in mm along each axis: the variants get both spacings."""
+    import gan.batch
+
+    seen = []
+    real = gan.batch.augment_label_map
+    monkeypatch.setattr(
+        gan.batch, "augment_label_map", lambda m, s, sp=None: seen.append(sp) or real(m, s, sp)
+    )
+    session.spacing_override = (0.5, 0.8)
+    maps, contexts, seeds = session.variant_requests(7, 2, inpainting=True, margin_mm=3.0)
+    assert seen == [(0.5, 0.8)] * 2 and seeds == [7, 8] and len(contexts) == len(maps) == 2

@@ -51,6 +51,8 @@ def test_batch_writes_files_and_manifest_and_resumes(folder, weights, tmp_path):
     out = tmp_path / "out"
     result = cli(
         "batch",
+        "--synthesis",
+        "whole-lung",
         "--checkpoint",
         weights,
         "--data",
@@ -73,6 +75,8 @@ def test_batch_writes_files_and_manifest_and_resumes(folder, weights, tmp_path):
     check_provenance(out, rows, weights_sha256(weights))
     again = cli(
         "batch",
+        "--synthesis",
+        "whole-lung",
         "--checkpoint",
         weights,
         "--data",

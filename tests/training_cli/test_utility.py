@@ -275,3 +275,60 @@ def test_summary_pairs_each_arm_with_the_same_seeds_real_only_network():
     assert "infection: 50% better" in finding(rows)
     base = next(r for r in rows if r["fraction"] == 0.0 and r["metric"] == "dice")
     assert base["change_vs_0"] == 0.0
+
+
+def test_utility_compares_the_synthesis_kinds_on_one_shared_real_arm(setup, tmp_path, monkeypatch):
+    """--synthesis whole-lung,inpaint,procedural: each kind gets the same arms and seeds, the 0 %
+    arm is trained once (per seed) and shared, and the comparison has one row per kind; a later
+    run of one kind reuses that 0 % arm and its own arms."""
+    import training_cli.segmenter as segmenter
+    from training_cli.__main__ import main
+
+    trained = []
+    real_train = segmenter.train_segmenter
+
+    def spy_train(images, label_maps, *args, **kwargs):
+        trained.append(len(images))
+        return real_train(images, label_maps, *args, **kwargs)
+
+    monkeypatch.setattr(segmenter, "train_segmenter", spy_train)
+    inpaint = make_tiny_weights(tmp_path / "inpaint.safetensors", mode="inpaint")
+    kinds = ["whole-lung", "inpaint", "procedural"]
+    out = tmp_path / "report"
+    argv = ["utility", "--data", str(setup["data"]), "--checkpoint", str(setup["weights"])]
+    argv += ["--inpaint-checkpoint", str(inpaint), "--split", str(setup["split"])]
+    argv += ["--seeds", "0", "--out", str(out), *SMALL, "--fractions", "0,0.25"]
+    argv += ["--experiment", "add"]
+    assert main([*argv, "--synthesis", ",".join(kinds)]) == 0
+    assert trained == [4, 5, 5, 5]  # the real arm once, then 4 real + 1 synthetic per kind
+    report = json.loads((out / "report.json").read_text())
+    assert report["synthesis"] == kinds
+    comparison = report["comparison"]
+    assert [r["synthesis"] for r in comparison] == kinds
+    assert all((r["experiment"], r["fraction"]) == ("add", 0.25) for r in comparison)
+    assert all(set(r["infection"]) >= {"change_vs_0", "change_ci95_seeds"} for r in comparison)
+    rows = report["summary"]
+    assert {(r["synthesis"], r["fraction"]) for r in rows} == {
+        (k, f) for k in kinds for f in (0, 0.25)
+    }
+    base = [
+        r["per_seed"]
+        for r in rows
+        if r["fraction"] == 0 and r["class"] == "ggo" and r["metric"] == "dice"
+    ]
+    assert len(base) == 3 and base[0] == base[1] == base[2]  # one shared real-only network
+    arms = sorted(p.name for p in (out / "arms").glob("*.json"))
+    assert arms == [
+        "add-0.25-seed0.json",
+        "inpaint-add-0.25-seed0.json",
+        "procedural-add-0.25-seed0.json",
+        "real-0.00-seed0.json",
+    ]
+    for name in ("synthesis.png", "dice.png", "dice-inpaint.png", "dice-procedural.png"):
+        assert (out / name).is_file(), name
+    md = (out / "report.md").read_text()
+    assert "Which kind of synthetic data helps?" in md
+    assert sum(line.startswith("| add | 25% |") for line in md.splitlines()) == 3
+    trained.clear()
+    assert main([*argv, "--synthesis", "inpaint"]) == 0
+    assert trained == []  # its arm and the shared real arm were kept
