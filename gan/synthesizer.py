@@ -8,6 +8,7 @@ for the whole project.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 
@@ -107,6 +108,13 @@ class Synthesizer:
         # benchmarks/latency.py; emulated bf16 elsewhere is slower than fp32); None = detect
         self.cpu_bf16 = cpu_has_native_bf16() if cpu_bf16 is None else cpu_bf16
         self.last_inference_ms = float("nan")
+        #: the window of the last :meth:`inpaint_region` (None: the whole slice)
+        self.last_window = None
+        # per image and stage, the instance-norm statistics of its last whole-slice pass
+        self._norm_layers = [
+            m for m in self.generator.modules() if isinstance(m, torch.nn.InstanceNorm2d)
+        ]
+        self._slice_statistics: dict = {}
         self._sha256: str | None = None
 
     @property
@@ -169,6 +177,160 @@ class Synthesizer:
         generated = self.synthesize(label_map, stage, size, image, mask, seed)
         return paste(generated, image, np.asarray(mask, bool))
 
+    @property
+    def window_multiple(self) -> int:
+        """Window sides and offsets are multiples of this: 2 (G1 runs at half resolution) x
+        2^n_downsample (G1's stride-2 convs, undone by as many x2 upsamplings)."""
+        return 2 ** (self.config.generator.n_downsample + 1)
+
+    def inpaint_region(
+        self,
+        label_map: np.ndarray,
+        image: np.ndarray,
+        mask: np.ndarray,
+        margin_px: int | None = None,
+        stage: Stage | None = None,
+        seed: int = 0,
+        max_fraction: float | None = None,
+        statistics: str = "slice",
+    ) -> np.ndarray:
+        """:meth:`inpaint` on a window around the region: the real ``image`` (H, W, [-1, 1]) with
+        the ``mask`` region regenerated to match ``label_map``; every pixel outside the mask is the
+        input's own, bit for bit (float32).
+
+        The generator runs on :func:`gan.inpaint.inpaint_window`: the mask's bounding box plus
+        ``margin_px`` model pixels of real context (default
+        :data:`gan.inpaint.DEFAULT_WINDOW_MARGIN_PX`), on the :attr:`window_multiple` grid, at the
+        model's pixel scale (a slice of another size is resampled to :attr:`size` first, as
+        :meth:`inpaint` does, and the window's output resampled back). Where the window would
+        cover more than ``max_fraction`` of the slice (default
+        :data:`gan.inpaint.MAX_WINDOW_FRACTION`), the result is :meth:`inpaint`'s, the
+        whole-slice reference, exactly. Both defaults and the rule that chose them are measured
+        by benchmarks/inpaint_window.py (docs/benchmarks.md).
+
+        ``statistics`` is what the generator's instance norms normalise a window by:
+
+        * ``"slice"`` (default): the per-channel statistics of a whole-slice pass over this image
+          (and stage), kept from the last whole-slice pass of :meth:`inpaint_region` or
+          :meth:`prepare_region` on it. The first call on an image without them is a whole-slice
+          pass (exact, and it keeps them); later edits of the same slice are windowed. On a
+          window, a norm's own statistics are those of a different image, and the output drifts.
+        * ``"window"``: the window's own statistics; every call is windowed (measured: lower
+          quality; for the comparison).
+
+        :attr:`last_window` is the window used (None: the whole slice, or an empty mask, which is
+        returned unchanged). ``seed`` sets the noise inputs as in :meth:`inpaint`; a window draws
+        its noise at its own size (the same seed gives the same window, not the whole slice's
+        texture)."""
+        from gan.inpaint import DEFAULT_WINDOW_MARGIN_PX, MAX_WINDOW_FRACTION, inpaint_window
+
+        if statistics not in ("slice", "window"):
+            raise ValueError(f"statistics must be 'slice' or 'window', not {statistics!r}")
+        label_map, image, mask = self._region_inputs(label_map, image, mask)
+        stage = stage or self.stage
+        self.last_window = None
+        if not mask.any():
+            self.last_inference_ms = 0.0
+            return image.copy()
+        start = time.perf_counter()
+        labels, image_t, mask_t, model_mask = self._at_model_scale(label_map, image, mask)
+        window = inpaint_window(
+            model_mask,
+            DEFAULT_WINDOW_MARGIN_PX if margin_px is None else margin_px,
+            self.window_multiple,
+            MAX_WINDOW_FRACTION if max_fraction is None else max_fraction,
+        )
+        key = (_digest(image), stage)
+        norms = self._slice_statistics.get(key) if statistics == "slice" else None
+        if window is None or (statistics == "slice" and norms is None):
+            # the whole slice: the reference, and the statistics later windows of it use
+            recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+            with _instance_norms(self._norm_layers, record=recorded):
+                result = self.inpaint(label_map, image, mask, stage=stage, seed=seed)
+            self._keep_statistics(key, recorded)
+            return result
+        rows, cols = window.slices
+        with (
+            torch.inference_mode(),
+            autocast_context(self.device, self.bf16, cpu=self.cpu_bf16),
+            _instance_norms(self._norm_layers, replay=norms),
+        ):
+            from gan.inpaint import inpaint_condition
+
+            condition = inpaint_condition(
+                one_hot_torch(labels[:, rows, cols]),
+                image_t[:, :, rows, cols],
+                mask_t[:, :, rows, cols],
+            ).to(self.device)
+            output = self.generator(condition, stage=stage, noise_seeds=[seed])
+            # G1 alone answers at half the window's size
+            output = resize_image(output.float(), (window.height, window.width)).clamp_(-1, 1)
+            output = output[0, 0].cpu()
+        result = image.copy()
+        if model_mask is mask:  # the slice is at the model's scale: paste the window's pixels
+            inside = mask[rows, cols]
+            result[rows, cols][inside] = output.numpy()[inside]
+        else:
+            canvas = image_t[0, 0].clone()
+            canvas[rows, cols] = output
+            full = resize_image(canvas[None, None], image.shape)[0, 0].numpy()
+            result[mask] = full[mask]
+        self.last_window = window
+        self.last_inference_ms = (time.perf_counter() - start) * 1000
+        return result
+
+    def prepare_region(
+        self, label_map: np.ndarray, image: np.ndarray, stage: Stage | None = None
+    ) -> None:
+        """Keep the slice statistics :meth:`inpaint_region` windows ``image`` with, from a
+        whole-slice pass with nothing masked (a few hundred ms on a CPU): call it when a slice
+        opens, and the first edit is windowed too."""
+        label_map, image, mask = self._region_inputs(label_map, image, np.zeros(image.shape, bool))
+        stage = stage or self.stage
+        recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        with _instance_norms(self._norm_layers, record=recorded):
+            self.synthesize(label_map, stage, image=image, mask=mask)
+        self._keep_statistics((_digest(image), stage), recorded)
+
+    def _region_inputs(self, label_map, image, mask):
+        if self.mode != "inpaint":
+            raise ValueError(f"inpainting needs an inpaint-mode generator, not a {self.mode} one")
+        label_map = validate_label_map(np.asarray(label_map))
+        image = np.asarray(image, np.float32)
+        mask = np.asarray(mask, bool)
+        if label_map.ndim != 2 or image.shape != label_map.shape or mask.shape != image.shape:
+            raise ValueError(
+                f"label map {label_map.shape}, image {image.shape} and mask {mask.shape} must be "
+                "one (H, W)"
+            )
+        return label_map, image, mask
+
+    def _at_model_scale(self, label_map, image, mask):
+        """(1, H, W) labels, (1, 1, H, W) image and mask tensors at the model's size, as
+        :meth:`synthesize_batch` resamples them, and the mask there as an array (``mask`` itself
+        where the slice is at the model's size)."""
+        size = self.size
+        labels = torch.from_numpy(label_map.astype(np.int64))[None]
+        image_t = torch.from_numpy(image)[None, None]
+        mask_t = torch.from_numpy(mask.astype(np.float32))[None, None]
+        if image.shape == (size, size):
+            return labels, image_t, mask_t, mask
+        labels = resize_labels(labels, size)
+        image_t = resize_image(image_t, (size, size))
+        # a model pixel is blanked if any source pixel under it is, as in _condition
+        mask_t = (
+            torch.nn.functional.interpolate(mask_t, size=(size, size), mode="area") > 0
+        ).float()
+        return labels, image_t, mask_t, mask_t[0, 0].numpy() > 0.5
+
+    def _keep_statistics(self, key, recorded: dict) -> None:
+        if not recorded:
+            return
+        self._slice_statistics.pop(key, None)
+        self._slice_statistics[key] = recorded
+        while len(self._slice_statistics) > _SLICES_KEPT:
+            self._slice_statistics.pop(next(iter(self._slice_statistics)))
+
     def _condition(self, labels: torch.Tensor, images, masks, size: int) -> torch.Tensor:
         """The generator input at ``size``: one-hot labels, plus image and mask in inpaint mode."""
         one_hot = one_hot_torch(labels)
@@ -227,6 +389,56 @@ class Synthesizer:
             result = output[:, 0].cpu().numpy()
         self.last_inference_ms = (time.perf_counter() - start) * 1000
         return result.astype(np.float32)
+
+
+#: the slices whose statistics :meth:`Synthesizer.inpaint_region` keeps (the most recent ones)
+_SLICES_KEPT = 4
+
+
+def _digest(image: np.ndarray) -> tuple:
+    return image.shape, hashlib.blake2b(
+        np.ascontiguousarray(image).tobytes(), digest_size=16
+    ).digest()
+
+
+@contextlib.contextmanager
+def _instance_norms(layers, record: dict | None = None, replay: dict | None = None):
+    """Within the block, each instance norm of ``layers`` (affine-free ``InstanceNorm2d``) either
+    stores its input's per-channel mean and variance in ``record`` (its output unchanged), or
+    normalises by the ones in ``replay`` instead of its input's (batch norm with those as the
+    running statistics: for a batch of one, the instance norm of an image with those statistics).
+    Neither: unchanged."""
+    if record is None and replay is None:
+        yield
+        return
+
+    def recording(i, layer):
+        def forward(x):
+            # two plain means: torch.var_mean is ~3x slower on the CPU, in bf16 and fp32 alike
+            mean = x.mean((2, 3), keepdim=True, dtype=torch.float32)
+            centred = x.float() - mean
+            record[i] = (mean[0, :, 0, 0], (centred * centred).mean((2, 3))[0])
+            return type(layer).forward(layer, x)
+
+        return forward
+
+    def replaying(i, layer):
+        mean, var = replay[i]
+
+        def forward(x):
+            if x.shape[0] != 1:
+                raise ValueError("slice statistics apply to a batch of one")
+            return torch.nn.functional.batch_norm(x, mean, var, None, None, False, 0.0, layer.eps)
+
+        return forward
+
+    for i, layer in enumerate(layers):
+        layer.forward = recording(i, layer) if record is not None else replaying(i, layer)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
 
 
 def _article(word: str) -> str:
