@@ -192,7 +192,7 @@ WINDOW_TOLERANCE_DB = 35.0
 WINDOW_TAIL_DB = 32.0
 #: A window covering more than this fraction of the slice is not worth its deviation: the whole
 #: slice is inpainted instead. The rule: the fraction at which a window costs 0.8 x the whole
-#: slice (interpolated; 0.75 and 0.80 in two runs, 2 threads, bf16), the lower one.
+#: slice (interpolated; 0.74 to 0.80 in three runs, 2 threads, bf16), rounded down.
 MAX_WINDOW_FRACTION = 0.75
 
 
