@@ -63,7 +63,8 @@ def test_batch_skips_a_slice_without_lung_and_lists_it(weights, tmp_path, capsys
     write_png(folder / "images" / "0002.png", ((body_only + 1) * 127.5).astype(np.uint8))
     write_png(folder / "lesions" / "0002.png", np.zeros((64, 64), np.uint8))
     out = tmp_path / "out"
-    args = ("batch", "--checkpoint", weights, "--data", folder, "--out", out)
+    args = ("batch", "--synthesis", "whole-lung", "--checkpoint", weights)
+    args += ("--data", folder, "--out", out)
     rc = train_here(*args, "--per-input", "2", "--no-progress", "--device", "cpu")
     stdout = capsys.readouterr().out
     assert rc == 0
