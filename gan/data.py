@@ -120,11 +120,12 @@ class SliceSet:
                 raise DataFolderError(
                     f"{slice_id}: image {ct.shape} and lesion mask {lesions.shape} differ"
                 )
+            lung = derive_lung_mask(ct)
             if stats is not None:
                 # coverage is of the lung as derived, before the lesion pixels are forced in
-                stats.add(lesions, derive_lung_mask(ct))
+                stats.add(lesions, lung)
             # lesion pixels are lung by definition: the one recipe forces them in
-            label_map = labels_for_slice(ct, lesions).label_map
+            label_map = labels_for_slice(ct, lesions, lung).label_map
             images.append(resize_image_np(ct.to_model_range(), (size, size)))
             label_maps.append(resize_label_map_np(label_map, (size, size)))
         return cls(wanted, np.stack(images).astype(np.float32), np.stack(label_maps))

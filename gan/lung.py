@@ -114,17 +114,25 @@ class SliceLabels(NamedTuple):
     lung_problem: str | None  # see :func:`lung_problem`; None where the lung is plausible
 
 
-def labels_for_slice(ct: CTSlice, lesions: np.ndarray | None = None) -> SliceLabels:
+def labels_for_slice(
+    ct: CTSlice, lesions: np.ndarray | None = None, lung: np.ndarray | None = None
+) -> SliceLabels:
     """The label map of a real slice: its derived lung with the known ``lesions`` (a MedSeg
     lesion mask, 0/1/2, or None for none) labelled inside, and the lung's plausibility. The one
-    home of the lung-plus-lesions recipe (app, synth, batch, label import, training data)."""
+    home of the lung-plus-lesions recipe (app, synth, batch, label import, training data).
+
+    ``lung``: the slice's lung as :func:`derive_lung_mask` gave it without lesions, where the
+    caller has it already (the training data measures coverage on it): not derived again."""
     from gan.labels import label_map_from_lesions
 
     if lesions is not None and np.shape(lesions) != ct.shape:
         raise ValueError(f"lesion mask {np.shape(lesions)} does not match slice {ct.shape}")
-    lung = derive_lung_mask(ct, lesion_mask=lesions)
     if lesions is None:
         lesions = np.zeros(ct.shape, np.uint8)
+    if lung is None:
+        lung = derive_lung_mask(ct, lesion_mask=lesions)
+    else:  # step 6 of the derivation: the known lesions are forced inside
+        lung = np.asarray(lung, bool) | (np.asarray(lesions) > 0)
     return SliceLabels(label_map_from_lesions(lesions, lung), lung_problem(ct, lung, lesions))
 
 

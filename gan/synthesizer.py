@@ -317,10 +317,7 @@ class Synthesizer:
             return labels, image_t, mask_t, mask
         labels = resize_labels(labels, size)
         image_t = resize_image(image_t, (size, size))
-        # a model pixel is blanked if any source pixel under it is, as in _condition
-        mask_t = (
-            torch.nn.functional.interpolate(mask_t, size=(size, size), mode="area") > 0
-        ).float()
+        mask_t = _region_at(mask_t, size)
         return labels, image_t, mask_t, mask_t[0, 0].numpy() > 0.5
 
     def _keep_statistics(self, key, recorded: dict) -> None:
@@ -348,11 +345,7 @@ class Synthesizer:
         image_t = torch.from_numpy(images)[:, None].to(self.device)
         mask_t = torch.from_numpy(masks.astype(np.float32))[:, None].to(self.device)
         image_t = resize_image(image_t, (size, size))
-        # a model pixel is blanked if any source pixel under it is: the region never shrinks
-        mask_t = (
-            torch.nn.functional.interpolate(mask_t, size=(size, size), mode="area") > 0
-        ).float()
-        return inpaint_condition(one_hot, image_t, mask_t)
+        return inpaint_condition(one_hot, image_t, _region_at(mask_t, size))
 
     def synthesize_batch(
         self,
@@ -389,6 +382,12 @@ class Synthesizer:
             result = output[:, 0].cpu().numpy()
         self.last_inference_ms = (time.perf_counter() - start) * 1000
         return result.astype(np.float32)
+
+
+def _region_at(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """A (B, 1, H, W) region mask at the model's ``size``: a model pixel is in the region if any
+    source pixel under it is, so the region never shrinks."""
+    return (torch.nn.functional.interpolate(mask, size=(size, size), mode="area") > 0).float()
 
 
 #: the slices whose statistics :meth:`Synthesizer.inpaint_region` keeps (the most recent ones)

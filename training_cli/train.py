@@ -88,19 +88,14 @@ def _option(default, help: str, *, choices=None, metavar: str | None = None):
     return dataclasses.field(default=default, metadata={"cli": CliFlag(help, choices, metavar)})
 
 
-def _internal(default, why: str):
-    """A TrainOptions field with no flag; ``why`` says why it is not user-settable."""
-    return dataclasses.field(default=default, metadata={"cli": None, "why": why})
-
-
 @dataclasses.dataclass
 class TrainOptions:
     """Everything that defines a run. Defaults follow the paper (§IV-A, Table I).
 
     This is the one list of ``train``'s options: each field's metadata holds its flag's help text
-    (and choices), from which :func:`add_train_arguments` builds the parser, in this order; a field
-    made with :func:`_internal` has no flag. A run's ``training_options.json`` and checkpoints
-    store these fields by name (:meth:`from_dict`), so renaming one breaks resuming old runs.
+    (and choices), from which :func:`add_train_arguments` builds the parser, in this order. A
+    run's ``training_options.json`` and checkpoints store these fields by name
+    (:meth:`from_dict`), so renaming one breaks resuming old runs.
     """
 
     data: str = _option("", "data folder (medseg-ct100 layout) or a .npz cache from `prepare`")

@@ -139,6 +139,10 @@ def test_labels_for_slice_labels_the_lesions_inside_its_lung():
     # without lesions: the derived lung alone, labelled 1
     plain = labels_for_slice(ct).label_map
     np.testing.assert_array_equal(plain, lung.astype(np.uint8))
+    # a lung the caller derived already (without lesions) gives the same labels and verdict
+    given = labels_for_slice(ct, lesions, lung)
+    np.testing.assert_array_equal(given.label_map, label_map)
+    assert given.lung_problem == result.lung_problem
 
 
 def test_a_flat_slice_gives_a_lung_problem_even_with_known_lesions():
